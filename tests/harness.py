@@ -1,0 +1,98 @@
+"""In-process chatio servers on 127.0.0.1 and real python-socketio clients that record what they get."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from chatio.app import create_app
+from chatio.config import Settings
+
+TIMEOUT = 5.0
+
+
+@dataclasses.dataclass
+class RunningServer:
+    app: web.Application
+    runner: web.AppRunner
+    url: str
+
+
+@asynccontextmanager
+async def serving(settings: Settings | None = None, **parts: Any) -> AsyncIterator[RunningServer]:
+    """Serve ``create_app(settings, **parts)`` on a free loopback port for the block's duration."""
+    app = create_app(settings or Settings(pod_name="test"), **parts)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield RunningServer(app, runner, f"http://{host}:{port}")
+    finally:
+        await runner.cleanup()
+
+
+class Client:
+    """A python-socketio ``AsyncClient`` that queues every server event by name."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: defaultdict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
+        self.sio.on("*", self._record)
+
+    async def _record(self, event: str, data: Any = None) -> None:
+        self.events[event].put_nowait(data)
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        """Emit with an ack and return the ack payload."""
+        if data is None:
+            return await self.sio.call(event, timeout=TIMEOUT)
+        return await self.sio.call(event, data, timeout=TIMEOUT)
+
+    async def expect(self, event: str, timeout: float = TIMEOUT) -> Any:
+        return await asyncio.wait_for(self.events[event].get(), timeout)
+
+    async def nothing(self, event: str, wait: float = 0.3) -> None:
+        """Assert that ``event`` does not arrive within ``wait`` seconds."""
+        await asyncio.sleep(wait)
+        assert self.events[event].empty(), f"unexpected {event}: {self.events[event].get_nowait()}"
+
+    async def join(self, room: str, **extra: Any) -> Any:
+        ack = await self.call("join_room", {"room": room, **extra})
+        assert ack["ok"], ack
+        return ack
+
+
+async def connect(
+    url: str,
+    username: str | None = None,
+    *,
+    auth: Any = None,
+    transports: Sequence[str] = ("websocket",),
+) -> Client:
+    client = Client()
+    await client.sio.connect(
+        url,
+        auth=auth if auth is not None else {"username": username},
+        transports=list(transports),
+        wait_timeout=TIMEOUT,
+    )
+    return client
+
+
+@asynccontextmanager
+async def clients(url: str, *usernames: str) -> AsyncIterator[list[Client]]:
+    connected = [await connect(url, name) for name in usernames]
+    try:
+        yield connected
+    finally:
+        for client in connected:
+            await client.sio.disconnect()
