@@ -23,7 +23,9 @@ log = logging.getLogger("chatio")
 async def serve(settings: Settings) -> None:
     """Run until a signal, then drain and stop within the configured bound."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds / 2
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
     await site.start()
@@ -48,6 +50,7 @@ async def serve(settings: Settings) -> None:
         await asyncio.wait_for(_shutdown(app, runner), bound)
     except TimeoutError:
         log.error("shutdown took longer than %.1fs; exiting anyway", bound)
+
     log.info("stopped")
 
 

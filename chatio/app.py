@@ -140,6 +140,8 @@ async def drain(app: web.Application) -> None:
     await server.emit("server_shutdown", SHUTDOWN_NOTICE)
     for sid in sids:
         await server.disconnect(sid)
+    await server.close_transports()
+    log.info("disconnected %d clients", len(sids))
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -191,24 +191,28 @@ async def test_room_limits() -> None:
 
 
 async def test_rooms_need_creating_when_auto_create_is_off() -> None:
-    async with serving(Settings(pod_name="t", auto_create_rooms=False)) as server:
-        async with clients(server.url, "alice") as (alice,):
-            ack = await alice.call("join_room", {"room": "nowhere"})
-            assert ack["error"]["code"] == "room_not_found"
+    async with (
+        serving(Settings(pod_name="t", auto_create_rooms=False)) as server,
+        clients(server.url, "alice") as (alice,),
+    ):
+        ack = await alice.call("join_room", {"room": "nowhere"})
+        assert ack["error"]["code"] == "room_not_found"
 
 
 async def test_rate_limit_refuses_the_flood_and_keeps_serving() -> None:
-    async with serving(Settings(pod_name="t", rate_limit_per_minute=10)) as server:
-        async with clients(server.url, "alice", "bob") as (alice, bob):
-            await alice.join("r")
-            await bob.join("r")
-            acks = [await alice.call("send_message", {"room": "r", "text": str(i)}) for i in range(15)]
-            assert [a["ok"] for a in acks] == [True] * 10 + [False] * 5
-            refused = acks[-1]["error"]
-            assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
-            assert (await bob.call("send_message", {"room": "r", "text": "I can talk"}))["ok"]
-            stored = await bob.call("history", {"room": "r", "limit": 50})
-            assert len(stored["messages"]) == 11
+    async with (
+        serving(Settings(pod_name="t", rate_limit_per_minute=10)) as server,
+        clients(server.url, "alice", "bob") as (alice, bob),
+    ):
+        await alice.join("r")
+        await bob.join("r")
+        acks = [await alice.call("send_message", {"room": "r", "text": str(i)}) for i in range(15)]
+        assert [a["ok"] for a in acks] == [True] * 10 + [False] * 5
+        refused = acks[-1]["error"]
+        assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+        assert (await bob.call("send_message", {"room": "r", "text": "I can talk"}))["ok"]
+        stored = await bob.call("history", {"room": "r", "limit": 50})
+        assert len(stored["messages"]) == 11
 
 
 async def test_connect_needs_a_valid_username(server: RunningServer) -> None:

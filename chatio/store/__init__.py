@@ -146,7 +146,8 @@ _WORD: Final = re.compile(r"\w+")
 
 def words(text: str) -> list[str]:
     """The lower-cased words of ``text``: runs of letters, digits and underscores."""
-    return _WORD.findall(text.casefold())
+    # lower(), not casefold(): a database's case-insensitive match folds "ß" to itself, not to "ss".
+    return _WORD.findall(text.lower())
 
 
 def search_terms(query: str) -> list[str]:
