@@ -1,7 +1,8 @@
 """The composition root: ``create_app`` alone builds concrete parts; tests pass their own in.
 
 Nothing is built at import time. Backends follow the settings: the in-memory store unless
-``CHATIO_MONGODB_URI`` is set, the in-process Socket.IO manager unless ``CHATIO_REDIS_URL`` is set.
+``CHATIO_MONGODB_URI`` is set; the in-process Socket.IO manager, presence and rate limits unless
+``CHATIO_REDIS_URL`` is set, and then their Redis drivers (``chatio/cluster.py``).
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-import socketio
 from aiohttp import web
 
 from chatio import api
 from chatio.auth import Authenticator, GuestAuthenticator
 from chatio.chat import ChatService
+from chatio.cluster import Cluster
 from chatio.config import Settings
 from chatio.events import ChatNamespace, SocketOutbox
+from chatio.fanout import ClusterManager
 from chatio.health import Health
 from chatio.metrics import CONTENT_TYPE, Metrics
 from chatio.presence import MemoryPresence, Presence
 from chatio.ratelimit import RateLimiter, TokenBucketLimiter
 from chatio.store import Store
 from chatio.store.memory import MemoryStore
-from chatio.transport import ChatServer
+from chatio.transport import ChatServer, FastManager
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,10 @@ def create_app(
     """Wire the server. Every keyword argument replaces the part the settings would choose."""
     store = store or _store_for(settings)
     metrics = Metrics(settings.pod_name)
+    cluster = None if settings.redis_url is None else Cluster(settings)
     server = ChatServer(
         async_mode="aiohttp",
-        client_manager=client_manager or _manager_for(settings),
+        client_manager=client_manager or _manager_for(settings, metrics),
         # Sequential handling per connection keeps each client's commands in order (a client's
         # messages get increasing seq in the order sent) and gives natural backpressure to floods.
         async_handlers=False,
@@ -68,22 +71,28 @@ def create_app(
         websocket_compression=settings.websocket_compression,
         logger=False,
         engineio_logger=False,
+        # The Engine.IO session id as a cookie on the handshake: a load balancer can keep a long-polling
+        # session on its process by it (HAProxy: chatio/haproxy.cfg.template).
+        cookie={"name": "io", "path": "/", "SameSite": "Lax", "HttpOnly": True},
     )
-    outbox = SocketOutbox(server, metrics)
+    outbox = SocketOutbox(server)
     service = ChatService(
         settings,
         store,
-        presence or MemoryPresence(),
-        limiter or TokenBucketLimiter(settings.rate_limit_per_minute),
+        presence or (cluster.presence if cluster else MemoryPresence(settings.pod_name)),
+        limiter or (cluster.limiter if cluster else TokenBucketLimiter(settings.rate_limit_per_minute)),
         outbox,
     )
-    outbox.service = service
     namespace = ChatNamespace(service, authenticator or GuestAuthenticator(store), metrics, settings.pod_name)
     server.register_namespace(namespace)
     metrics.watch(lambda: service.connection_count, lambda: service.local_room_count)
 
     health = Health()
     health.add_check("store", store.ping)
+    if cluster is not None:
+        cluster.attach(
+            manager=server.manager, presence=service.presence, outbox=outbox, store=store, health=health
+        )
 
     app = web.Application(middlewares=[api.json_errors, _page_headers])
     app[SETTINGS] = settings
@@ -100,6 +109,8 @@ def create_app(
     app.router.add_get("/", _index)
     app.router.add_static("/", settings.static_dir, follow_symlinks=False)
     app.cleanup_ctx.append(_store_lifetime)
+    if cluster is not None:
+        app.cleanup_ctx.append(cluster.lifetime)
     return app
 
 
@@ -111,11 +122,19 @@ def _store_for(settings: Settings) -> Store:
     return MongoStore.from_settings(settings)
 
 
-def _manager_for(settings: Settings) -> Any:
+def _manager_for(settings: Settings, metrics: Metrics) -> Any:
+    def delivered(event: str, count: int) -> None:
+        if event == "message":
+            metrics.messages_broadcast.inc(count)
+
     if settings.redis_url is None:
-        return socketio.AsyncManager()
-    return socketio.AsyncRedisManager(
-        settings.redis_url.reveal(), channel="chatio", logger=logging.getLogger("chatio.redis")
+        return FastManager(fast=settings.fast_broadcast, on_delivered=delivered)
+    return ClusterManager(
+        settings.redis_url.reveal(),
+        channel=settings.redis_prefix,
+        timeout=settings.redis_timeout_seconds,
+        fast=settings.fast_broadcast,
+        on_delivered=delivered,
     )
 
 
@@ -128,20 +147,23 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def drain(app: web.Application) -> None:
-    """Shutdown, step by step: readiness 503, wait, refuse new work, tell every client, disconnect."""
+    """Shutdown, step by step: readiness 503, wait, refuse new work, tell every client, close transports.
+
+    Closing the transports (rather than a Socket.IO disconnect) makes socket.io clients reconnect by
+    themselves, to another process behind the balancer, and catch up with ``join_room {since_seq}``.
+    """
     settings, server, namespace = app[SETTINGS], app[SERVER], app[NAMESPACE]
     app[HEALTH].draining = True
     if settings.drain_delay_seconds:
         log.info("draining: /readyz answers 503 for %.1fs", settings.drain_delay_seconds)
         await asyncio.sleep(settings.drain_delay_seconds)
     namespace.accepting = False
-    sids = app[api.SERVICE].sids()
-    log.info("telling %d clients the server shuts down", len(sids))
-    await server.emit("server_shutdown", SHUTDOWN_NOTICE)
-    for sid in sids:
-        await server.disconnect(sid)
+    count = app[api.SERVICE].connection_count
+    log.info("telling %d clients the server shuts down", count)
+    # ignore_queue: only this process's clients; with Redis, a plain emit would reach every pod's.
+    await server.emit("server_shutdown", SHUTDOWN_NOTICE, ignore_queue=True)
     await server.close_transports()
-    log.info("disconnected %d clients", len(sids))
+    log.info("closed the transports of %d clients", count)
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -188,14 +188,20 @@ class ChatService:
             return existing
 
     async def _history_for_join(self, room_id: str, since_seq: int | None) -> tuple[list[Message], bool]:
+        """The join ack's history and ``reset`` flag (docs/protocol.md, join_room)."""
+        latest = await self._store_call(self.store.page(room_id, limit=self.settings.history_page_size))
         if since_seq is None:
-            page = await self.store.page(room_id, limit=self.settings.history_page_size)
-            return page.messages, False
-        page = await self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
-        if not page.has_more:
-            return page.messages, False
-        latest = await self.store.page(room_id, limit=self.settings.history_page_size)
-        return latest.messages, True
+            return latest.messages, False
+        newest = latest.messages[-1].seq if latest.messages else 0
+        if since_seq > newest:
+            # The client knows of messages this room never had (its store was reset): start over.
+            return latest.messages, True
+        page = await self._store_call(
+            self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
+        )
+        if page.has_more:
+            return latest.messages, True
+        return page.messages, False
 
     def _require_member(self, sid: str, room_id: str) -> Connection:
         connection = self._connections[sid]
@@ -239,7 +245,7 @@ class ChatService:
                 f"limit: Must be at most {self.settings.history_max_page}.",
                 field="limit",
             )
-        size = limit or self.settings.history_page_size or 1
+        size = limit or self.settings.history_page_size
         return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
 
     async def _store_call(self, call: Awaitable[T]) -> T:

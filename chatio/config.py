@@ -9,6 +9,7 @@ exit status 2 before anything starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -83,6 +84,9 @@ class Settings:
     group_commit_max_batch: int = 500
 
     redis_url: Secret | None = None
+    redis_prefix: str = "chatio"
+    redis_timeout_seconds: float = 1.0
+    presence_heartbeat_seconds: float = 5.0
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -154,6 +158,25 @@ def _url(*schemes: str) -> _Parser:
     return parse
 
 
+def _redis_url(raw: str) -> Secret:
+    url: Secret = _url("redis", "rediss", "redis+sentinel")(raw)
+    if url.reveal().startswith("redis+sentinel://"):
+        # host1:port1,host2:port2/db/service: the service (master) name must be explicit, else every
+        # client library picks its own default.
+        path = url.reveal().split("@")[-1].partition("/")[2]
+        parts = path.split("/")
+        if len(parts) < 2 or not parts[1]:
+            raise ValueError("a redis+sentinel:// URL needs the master name: redis+sentinel://h:p,h:p/0/name")
+    return url
+
+
+def _key_prefix(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value):
+        raise ValueError("expected 1 to 64 of A-Z a-z 0-9 _ . : -")
+    return value
+
+
 def _directory(raw: str) -> Path:
     path = Path(raw.strip())
     if not path.is_dir():
@@ -173,7 +196,7 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "room_max_members": ("ROOM_MAX_MEMBERS", _integer(1, 1_000_000), "Members a room may hold."),
     "rooms_per_connection": ("ROOMS_PER_CONNECTION", _integer(1, 10_000), "Rooms one socket may join."),
     "auto_create_rooms": ("AUTO_CREATE_ROOMS", _boolean, "join_room creates a missing public room."),
-    "history_page_size": ("HISTORY_PAGE_SIZE", _integer(0, 1000), "Messages returned by join_room."),
+    "history_page_size": ("HISTORY_PAGE_SIZE", _integer(1, 1000), "Messages returned by join_room."),
     "history_max_page": ("HISTORY_MAX_PAGE", _integer(1, 1000), "Largest history page a client may ask."),
     "catchup_max": ("CATCHUP_MAX", _integer(1, 100_000), "Most messages replayed by join_room's since_seq."),
     "typing_timeout_seconds": ("TYPING_TIMEOUT_SECONDS", _number(0.1, 600), "A typing state expires."),
@@ -191,7 +214,14 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "store_timeout_seconds": ("STORE_TIMEOUT_SECONDS", _number(0.05, 60), "Store operations time out."),
     "group_commit_max_wait_ms": ("GROUP_COMMIT_MAX_WAIT_MS", _number(0, 1000), "Group commit wait."),
     "group_commit_max_batch": ("GROUP_COMMIT_MAX_BATCH", _integer(1, 100_000), "Group commit batch size."),
-    "redis_url": ("REDIS_URL", _url("redis", "rediss", "redis+sentinel"), "Redis URL; unset: in-process."),
+    "redis_url": ("REDIS_URL", _redis_url, "Redis URL (also redis+sentinel://); unset: one process."),
+    "redis_prefix": ("REDIS_PREFIX", _key_prefix, "Prefix of Redis keys and channel; one per cluster."),
+    "redis_timeout_seconds": ("REDIS_TIMEOUT_SECONDS", _number(0.05, 60), "Redis commands time out."),
+    "presence_heartbeat_seconds": (
+        "PRESENCE_HEARTBEAT_SECONDS",
+        _number(0.1, 300),
+        "Presence heartbeat; a dead process's users go offline within 4x this.",
+    ),
 }
 
 

@@ -32,10 +32,8 @@ Ack = dict[str, Any]
 class SocketOutbox:
     """The chat core's :class:`~chatio.chat.Outbox` over a python-socketio server."""
 
-    def __init__(self, server: socketio.AsyncServer, metrics: Metrics) -> None:
+    def __init__(self, server: socketio.AsyncServer) -> None:
         self._server = server
-        self._metrics = metrics
-        self.service: ChatService | None = None
 
     async def enter(self, sid: str, room: str) -> None:
         await self._server.enter_room(sid, room)
@@ -47,9 +45,6 @@ class SocketOutbox:
         self, event: str, data: dict[str, Any], *, to: str | list[str], skip: str | list[str] | None = None
     ) -> None:
         await self._server.emit(event, data, to=to, skip_sid=skip)
-        if event == "message" and self.service is not None and isinstance(to, str):
-            delivered = self.service.local_room_size(to) - (1 if skip else 0)
-            self._metrics.messages_broadcast.inc(max(delivered, 0))
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base class

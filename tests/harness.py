@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from chatio.app import create_app
+from chatio.app import SERVER, create_app
 from chatio.config import Settings
 
 TIMEOUT = 5.0
@@ -37,6 +37,8 @@ async def serving(settings: Settings | None = None, **parts: Any) -> AsyncIterat
     try:
         yield RunningServer(app, runner, f"http://{host}:{port}")
     finally:
+        # As in production shutdown: a pending long-poll would otherwise hold cleanup for its full timeout.
+        await app[SERVER].close_transports()
         await runner.cleanup()
 
 

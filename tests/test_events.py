@@ -165,6 +165,10 @@ async def test_catch_up_after_reconnect() -> None:
         too_far = await back.join("r", since_seq=1)
         assert too_far["reset"] is True
         assert [m["seq"] for m in too_far["history"]] == [8, 9, 10]
+        await back.call("leave_room", {"room": "r"})
+        from_the_future = await back.join("r", since_seq=1000)
+        assert from_the_future["reset"] is True
+        assert [m["seq"] for m in from_the_future["history"]] == [8, 9, 10]
         await back.sio.disconnect()
 
 
