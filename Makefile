@@ -11,7 +11,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libcurl4 chromium haproxy
 
-.PHONY: run test check lint format typecheck deps-system clean
+.PHONY: run test check lint format typecheck deps-system clean k8s-validate
 
 run: $(RUN_STAMP)  ## Serve the chat on http://localhost:8080 with embedded defaults.
 	$(BIN)/python -m chatio
@@ -24,6 +24,9 @@ check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --stric
 	$(BIN)/ruff check chatio tests
 	$(BIN)/mypy --strict chatio
 	$(BIN)/python -m pytest
+
+k8s-validate: $(DEV_STAMP)  ## Check k8s/ and the Dockerfile offline: Kubernetes schemas, yamllint, settings.
+	$(BIN)/python -m pytest -q tests/test_k8s.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check chatio tests
