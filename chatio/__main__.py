@@ -14,8 +14,9 @@ import sys
 
 from aiohttp import web
 
-from chatio.app import SETTINGS, create_app, drain
+from chatio.app import METRICS, SETTINGS, create_app, drain
 from chatio.config import ConfigError, Settings, load_settings
+from chatio.gctune import GcMonitor, tune_for_serving
 
 log = logging.getLogger("chatio")
 
@@ -23,12 +24,15 @@ log = logging.getLogger("chatio")
 async def serve(settings: Settings) -> None:
     """Run until a signal, then drain and stop within the configured bound."""
     app = create_app(settings)
+    monitor = GcMonitor(app[METRICS].registry)
+    monitor.install()
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds / 2
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
     await site.start()
+    tune_for_serving()
     log.info("chatio serving on http://%s:%d (pod %s)", settings.host, settings.port, settings.pod_name)
 
     loop = asyncio.get_running_loop()

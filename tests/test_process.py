@@ -38,6 +38,8 @@ async def test_metrics_move_as_messages_flow() -> None:
         assert sample(metrics, "chat_messages_broadcast_total") == 6
         assert sample(metrics, 'chat_event_duration_seconds_count{event="send_message"}') == 3
         assert sample(metrics, 'chat_events_total{event="unknown",outcome="unknown_event"}') == 1
+        # tune_for_serving's own collection at start is the first observed pause.
+        assert sample(metrics, 'chat_gc_pause_seconds_count{generation="2"}') >= 1
 
 
 async def test_sigterm_drains_tells_clients_and_exits_in_time() -> None:
