@@ -99,3 +99,34 @@ async def test_counts(store: Store) -> None:
     await store.append(draft())
     counts = await store.counts()
     assert (counts.users, counts.rooms, counts.messages) == (1, 1, 1)
+
+
+async def test_search_needs_every_term_in_any_case(store: Store) -> None:
+    hit = await store.append(draft(text="Deploy the NEW build today"))
+    await store.append(draft(text="the build is green"))
+    await store.append(draft(text="deployment of the new builder"))
+    other = await store.append(draft(room="r2", text="new build, new deploy"))
+    found = await store.search("new deploy build", rooms=None, limit=10)
+    assert {message.id for message in found} == {hit.id, other.id}
+    assert await store.search("build deploy", rooms=["r1"], limit=10) == [hit]
+    assert await store.search("build deploy", rooms=["r2", "r3"], limit=10) == [other]
+    assert await store.search("build deploy", rooms=[], limit=10) == []
+    assert await store.search("nowhere", rooms=None, limit=10) == []
+    assert await store.search(" ?! ", rooms=None, limit=10) == []
+
+
+async def test_search_ranks_newest_first_among_equals_and_pages(store: Store) -> None:
+    stored = [await store.append(draft(text=f"ping {n}")) for n in range(5)]
+    await store.append(draft(text="pong"))
+    newest_first = list(reversed(stored))
+    assert await store.search("PING", rooms=["r1"], limit=2) == newest_first[:2]
+    assert await store.search("ping", rooms=["r1"], limit=2, skip=2) == newest_first[2:4]
+    assert await store.search("ping", rooms=["r1"], limit=10, skip=4) == newest_first[4:]
+    assert await store.search("ping", rooms=["r1"], limit=0) == []
+
+
+async def test_search_takes_operators_and_quotes_as_plain_words(store: Store) -> None:
+    literal = await store.append(draft(text='{"$gt": ""} -x "quoted"'))
+    await store.append(draft(text="x quoted"))
+    assert await store.search('{"$gt": ""}', rooms=None, limit=10) == [literal]
+    assert await store.search('"quoted" -x $gt', rooms=None, limit=10) == [literal]

@@ -1,0 +1,332 @@
+"""MongoDB :class:`~chatio.store.Store` on pymongo's ``AsyncMongoClient``.
+
+Collections (ids are the 24-hex strings of :func:`~chatio.store.new_id`, rooms use their own id):
+
+``users``     ``{_id, username, display_name, email, created_at, guest}``; unique ``username``.
+``rooms``     ``{_id: room id, name, public, owner, created_at}``.
+``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?}``; unique ``(room, seq)``.
+
+Messages go through :class:`~chatio.store.mongo_messages.GroupCommit`, whose docstring explains how seqs
+stay gap-free across processes and how concurrent appends share one durable write.
+
+Every operation runs under ``timeout_seconds`` (pymongo's client-side operation timeout, which also
+bounds server selection, with an asyncio deadline a little later as a backstop) and turns any driver
+error into :class:`~chatio.store.Unavailable`. The client reconnects by itself, so a store that saw
+MongoDB go away works again, without a restart, once it is back.
+
+Write concern: ``majority`` (the default) acknowledges a message once it is journaled on a majority of
+the replica set; ``1`` once the primary applied it (a crash may lose the last ~100 ms). ``0`` is refused:
+without acknowledgements the store cannot know what it stored, nor recognise a repeated client_msg_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Final
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.monitoring import CommandListener
+from pymongo.write_concern import WriteConcern
+
+from chatio.config import PREFIX, ConfigError, Settings
+from chatio.store import (
+    Conflict,
+    Counts,
+    Draft,
+    Message,
+    Page,
+    Room,
+    StoreError,
+    User,
+    new_id,
+    now_ms,
+    search_terms,
+)
+from chatio.store.mongo_messages import (
+    Document,
+    GroupCommit,
+    WriterStats,
+    message_from_document,
+    unavailable,
+)
+
+# The asyncio deadline fires this much after pymongo's own, only if the driver failed to give up.
+_BACKSTOP_SECONDS: Final = 0.25
+
+MESSAGE_INDEXES: Final = [
+    IndexModel([("room", ASCENDING), ("seq", ASCENDING)], name="room_seq", unique=True),
+    IndexModel([("room", ASCENDING), ("ts", ASCENDING)], name="room_ts"),
+    IndexModel([("user_id", ASCENDING)], name="user_id"),
+    # Language "none": no stemming and no stop words, so search finds exactly the words typed.
+    IndexModel([("text", TEXT)], name="text", default_language="none"),
+    IndexModel(
+        [("room", ASCENDING), ("user_id", ASCENDING), ("client_msg_id", ASCENDING)],
+        name="room_user_client_msg_id",
+        unique=True,
+        partialFilterExpression={"client_msg_id": {"$exists": True}},
+    ),
+]
+USER_INDEXES: Final = [
+    IndexModel([("username", ASCENDING)], name="username", unique=True),
+    # For presence, which keeps an ``online`` flag on users; the store itself never sets it.
+    IndexModel([("online", ASCENDING)], name="online"),
+]
+ROOM_INDEXES: Final = [
+    IndexModel([("name", ASCENDING)], name="name"),
+    IndexModel([("public", ASCENDING), ("_id", ASCENDING)], name="public_id"),
+]
+
+
+class MongoStore:
+    """Durable :class:`~chatio.store.Store`. Build it, ``await start()``, use it, ``await close()``."""
+
+    def __init__(
+        self,
+        uri: str,
+        database: str = "chatio",
+        *,
+        write_concern: str = "majority",
+        timeout_seconds: float = 2.0,
+        group_commit_max_wait_ms: float = 2.0,
+        group_commit_max_batch: int = 500,
+        event_listeners: Sequence[CommandListener] = (),
+    ) -> None:
+        if write_concern not in ("majority", "1"):
+            raise ValueError(f"write concern {write_concern!r}: MongoStore needs 'majority' or '1'")
+        w: int | str = "majority" if write_concern == "majority" else 1
+        timeout_ms = max(1, round(timeout_seconds * 1000))
+        self._timeout = timeout_seconds
+        self._client: AsyncMongoClient[Document] = AsyncMongoClient(
+            uri,
+            appname="chatio",
+            timeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            event_listeners=list(event_listeners),
+        )
+        db = self._client.get_database(database, write_concern=WriteConcern(w=w))
+        self._users = db.get_collection("users")
+        self._rooms = db.get_collection("rooms")
+        self._messages = db.get_collection("messages")
+        self._writer = GroupCommit(
+            self._messages,
+            timeout=timeout_seconds,
+            max_wait=group_commit_max_wait_ms / 1000,
+            max_batch=group_commit_max_batch,
+            majority=w == "majority",
+        )
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MongoStore:
+        """The store ``settings`` describe; a setting it cannot work with raises ``ConfigError``."""
+        if settings.mongodb_uri is None:
+            raise ConfigError(f"{PREFIX}MONGODB_URI: MongoStore needs it")
+        if settings.mongodb_write_concern not in ("majority", "1"):
+            raise ConfigError(
+                f"{PREFIX}MONGODB_WRITE_CONCERN={settings.mongodb_write_concern!r}: the message store needs "
+                "acknowledged writes (majority or 1) to know what it stored"
+            )
+        return cls(
+            settings.mongodb_uri.reveal(),
+            settings.mongodb_database,
+            write_concern=settings.mongodb_write_concern,
+            timeout_seconds=settings.store_timeout_seconds,
+            group_commit_max_wait_ms=settings.group_commit_max_wait_ms,
+            group_commit_max_batch=settings.group_commit_max_batch,
+        )
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """What the group commit writer did so far (batches, conflicts with other writers, repeats)."""
+        return self._writer.stats
+
+    @contextlib.asynccontextmanager
+    async def _guard(self, what: str) -> AsyncIterator[None]:
+        """Bound the block by the store timeout and turn driver errors into ``Unavailable``."""
+        try:
+            async with asyncio.timeout(self._timeout + _BACKSTOP_SECONDS):
+                with pymongo.timeout(self._timeout):
+                    yield
+        except (PyMongoError, TimeoutError) as exc:
+            if isinstance(exc, DuplicateKeyError):
+                raise
+            raise unavailable(what, exc) from exc
+
+    async def start(self) -> None:
+        async with self._guard("index creation"):
+            await self._messages.create_indexes(MESSAGE_INDEXES)
+            await self._users.create_indexes(USER_INDEXES)
+            await self._rooms.create_indexes(ROOM_INDEXES)
+        self._writer.start()
+        self._started = True
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._client.close()
+
+    async def ping(self) -> None:
+        async with self._guard("ping"):
+            await self._client.admin.command("ping")
+
+    # --- users and rooms --------------------------------------------------------------------------------
+
+    async def create_user(
+        self, username: str, display_name: str, email: str | None = None, *, guest: bool = False
+    ) -> User:
+        user = User(new_id(), username, display_name, email, now_ms(), guest)
+        document = {
+            "_id": user.id,
+            "username": username,
+            "display_name": display_name,
+            "email": email,
+            "created_at": user.created_at,
+            "guest": guest,
+        }
+        try:
+            async with self._guard("create_user"):
+                await self._users.insert_one(document)
+        except DuplicateKeyError:
+            raise Conflict(f"username {username!r} is taken") from None
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        _literal(user_id)
+        async with self._guard("get_user"):
+            document = await self._users.find_one({"_id": user_id})
+        return None if document is None else _user(document)
+
+    async def find_user(self, username: str) -> User | None:
+        _literal(username)
+        async with self._guard("find_user"):
+            document = await self._users.find_one({"username": username})
+        return None if document is None else _user(document)
+
+    async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
+        room = Room(room_id, name, public, owner, now_ms())
+        document = {
+            "_id": room_id,
+            "name": name,
+            "public": public,
+            "owner": owner,
+            "created_at": room.created_at,
+        }
+        try:
+            async with self._guard("create_room"):
+                await self._rooms.insert_one(document)
+        except DuplicateKeyError:
+            raise Conflict(f"room {room_id!r} exists") from None
+        return room
+
+    async def get_room(self, room_id: str) -> Room | None:
+        _literal(room_id)
+        async with self._guard("get_room"):
+            document = await self._rooms.find_one({"_id": room_id})
+        return None if document is None else _room(document)
+
+    async def public_rooms(self, *, limit: int, after: str | None = None) -> list[Room]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {"public": True}
+        if after is not None:
+            _literal(after)
+            query["_id"] = {"$gt": after}
+        async with self._guard("public_rooms"):
+            cursor = self._rooms.find(query).sort("_id", ASCENDING).limit(limit)
+            return [_room(document) async for document in cursor]
+
+    # --- messages ---------------------------------------------------------------------------------------
+
+    async def append(self, draft: Draft) -> Message:
+        if not self._started:
+            raise StoreError("MongoStore.append before start()")
+        _literal(draft.room, draft.user_id, draft.user, draft.text)
+        if draft.client_msg_id is not None:
+            _literal(draft.client_msg_id)
+        return await self._writer.submit(draft)
+
+    async def page(
+        self, room: str, *, before: int | None = None, after: int | None = None, limit: int
+    ) -> Page:
+        _literal(room)
+        bounds: dict[str, int] = {}
+        if before is not None:
+            bounds["$lt"] = before
+        if after is not None:
+            bounds["$gt"] = after
+        query: dict[str, Any] = {"room": room, "seq": bounds} if bounds else {"room": room}
+        # One more than asked tells whether there is more in the direction of paging.
+        direction = ASCENDING if after is not None else DESCENDING
+        async with self._guard("page"):
+            cursor = self._messages.find(query).sort("seq", direction).limit(max(0, limit) + 1)
+            documents = [document async for document in cursor]
+        chosen = [message_from_document(document) for document in documents[: max(0, limit)]]
+        if direction == DESCENDING:
+            chosen.reverse()
+        return Page(chosen, len(documents) > limit)
+
+    async def search(
+        self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
+    ) -> list[Message]:
+        terms = search_terms(query)
+        if not terms or limit <= 0 or (rooms is not None and not rooms):
+            return []
+        # The text index finds messages with any of the terms; a whole-word, case-insensitive regex per term
+        # (evaluated only on those) keeps the ones with all of them. Terms are \w+: nothing to escape.
+        condition: dict[str, Any] = {
+            "$text": {"$search": " ".join(terms)},
+            "$and": [{"text": {"$regex": f"(*UCP)\\b{term}\\b", "$options": "i"}} for term in terms],
+        }
+        if rooms is not None:
+            _literal(*rooms)
+            condition["room"] = {"$in": list(dict.fromkeys(rooms))}
+        score = {"$meta": "textScore"}
+        async with self._guard("search"):
+            cursor = (
+                self._messages.find(condition, {"score": score})
+                .sort([("score", score), ("ts", DESCENDING), ("seq", DESCENDING)])
+                .skip(max(0, skip))
+                .limit(limit)
+            )
+            return [message_from_document(document) async for document in cursor]
+
+    async def counts(self) -> Counts:
+        async with self._guard("counts"):
+            users = await self._users.estimated_document_count()
+            rooms = await self._rooms.estimated_document_count()
+            messages = await self._messages.estimated_document_count()
+        return Counts(users, rooms, messages)
+
+
+def _literal(*values: str) -> None:
+    """Refuse anything but strings where a query or document takes caller input: a dict there would be
+    read as query operators. The schemas at the edge already refuse them; this keeps the store safe alone.
+    """
+    for value in values:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _user(document: Mapping[str, Any]) -> User:
+    return User(
+        id=document["_id"],
+        username=document["username"],
+        display_name=document["display_name"],
+        email=document.get("email"),
+        created_at=document["created_at"],
+        guest=bool(document.get("guest", False)),
+    )
+
+
+def _room(document: Mapping[str, Any]) -> Room:
+    return Room(
+        id=document["_id"],
+        name=document["name"],
+        public=bool(document["public"]),
+        owner=document.get("owner"),
+        created_at=document["created_at"],
+    )

