@@ -17,6 +17,10 @@ class Metrics:
     def __init__(self, pod: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.pod = pod
+        # The pod label as an info metric (join on instance), not on every series: where Kubernetes service
+        # discovery already adds a `pod` target label, a second one would be renamed `exported_pod`.
+        info = Gauge("chat_pod_info", "This process, by pod name.", ["pod"], registry=self.registry)
+        info.labels(pod).set(1)
         self.connections_active = Gauge(
             "chat_connections_active", "Socket.IO connections open on this process.", registry=self.registry
         )

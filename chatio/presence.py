@@ -56,17 +56,23 @@ class Presence(Protocol):
 
     async def active_rooms(self) -> int: ...
 
+    async def pods(self) -> dict[str, int]:
+        """The live server processes sharing this presence, by name, with their socket counts."""
+
 
 class MemoryPresence:
-    """Presence for one process."""
+    """Presence for one process, named ``pod``. Connecting or joining a socket twice changes nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, pod: str = "local") -> None:
+        self._pod = pod
         self._rooms: defaultdict[str, defaultdict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._sockets: defaultdict[str, set[str]] = defaultdict(set)
         self._status: dict[str, str] = {}
 
     async def connect(self, user: str, sid: str) -> bool:
         sockets = self._sockets[user]
+        if sid in sockets:
+            return False
         sockets.add(sid)
         if len(sockets) == 1:
             self._status[user] = ONLINE
@@ -86,6 +92,8 @@ class MemoryPresence:
 
     async def join(self, room: str, user: str, sid: str) -> bool:
         sockets = self._rooms[room][user]
+        if sid in sockets:
+            return False
         sockets.add(sid)
         return len(sockets) == 1
 
@@ -127,6 +135,9 @@ class MemoryPresence:
 
     async def active_rooms(self) -> int:
         return len(self._rooms)
+
+    async def pods(self) -> dict[str, int]:
+        return {self._pod: sum(len(sockets) for sockets in self._sockets.values())}
 
 
 TypingExpired = Callable[[str, str], Coroutine[Any, Any, None]]
