@@ -14,7 +14,8 @@ from chatio import errors, schemas
 from chatio.chat import ChatService, message_wire
 from chatio.errors import ChatError
 from chatio.presence import OFFLINE
-from chatio.store import Conflict, Room, Unavailable, User
+from chatio.store import Room, Unavailable, User
+from chatio.webauth import ACCESS, ACCOUNTS, AUTH_GATE, caller
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ STARTED: Final = web.AppKey("started_monotonic", float)
 _STATUS: Final = {
     errors.INVALID_PAYLOAD: 400,
     errors.UNAUTHORIZED: 401,
+    errors.TOKEN_EXPIRED: 401,
+    errors.FORBIDDEN: 403,
     errors.NOT_FOUND: 404,
     errors.ROOM_NOT_FOUND: 404,
     errors.CONFLICT: 409,
@@ -36,7 +39,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(error: ChatError) -> web.Response:
-    return web.json_response({"error": error.as_wire()}, status=_STATUS.get(error.code, 500))
+    status = _STATUS.get(error.code, 500)
+    headers = {"WWW-Authenticate": 'Bearer realm="chatio"'} if status == 401 else None
+    return web.json_response({"error": error.as_wire()}, status=status, headers=headers)
 
 
 @web.middleware
@@ -60,19 +65,20 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
 
 
-async def _body(request: web.Request) -> object:
+async def json_body(request: web.Request) -> object:
     try:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ChatError(errors.INVALID_PAYLOAD, "body: not valid JSON", field="body") from None
 
 
-def user_wire(user: User, status: str = OFFLINE) -> dict[str, Any]:
+def user_wire(user: User, status: str = OFFLINE, *, email: bool = True) -> dict[str, Any]:
+    """A user; ``email=False`` for anyone but the user themself and administrators (it is null then)."""
     return {
         "id": user.id,
         "username": user.username,
         "displayName": user.display_name,
-        "email": user.email,
+        "email": user.email if email else None,
         "createdAt": user.created_at,
         "guest": user.guest,
         "status": status,
@@ -113,34 +119,34 @@ class ChatApi:
         raise ChatError(errors.NOT_FOUND, f"no route {request.method} {request.path}")
 
     async def create_user(self, request: web.Request) -> web.Response:
-        body = schemas.load(self._create_user, await _body(request))
-        store = request.app[SERVICE].store
+        """Registration (username, password, display name): open to anyone, limited per address."""
+        await request.app[AUTH_GATE].check(request)
+        body = schemas.load(self._create_user, await json_body(request))
         display = body.get("displayName", body["username"])
-        try:
-            user = await store.create_user(body["username"], display, body.get("email"))
-        except Conflict:
-            raise ChatError(
-                errors.CONFLICT, f"username {body['username']!r} is taken", field="username"
-            ) from None
+        user = await request.app[ACCOUNTS].register(
+            body["username"], body["password"], display, body.get("email")
+        )
         return web.json_response(user_wire(user), status=201)
 
     async def get_user(self, request: web.Request) -> web.Response:
+        identity = await caller(request)
         service = request.app[SERVICE]
-        user = await service.store.get_user(request.match_info["user_id"])
-        if user is None:
-            raise ChatError(errors.NOT_FOUND, "no such user")
-        return web.json_response(user_wire(user, await service.presence.status(user.username)))
+        user = await request.app[ACCOUNTS].profile(request.match_info["user_id"])
+        status = await service.presence.status(user.username)
+        own = identity.user_id == user.id or identity.admin
+        return web.json_response(user_wire(user, status, email=own))
 
     async def create_room(self, request: web.Request) -> web.Response:
-        body = schemas.load(self._create_room, await _body(request))
-        store = request.app[SERVICE].store
+        identity = await caller(request)
+        body = schemas.load(self._create_room, await json_body(request))
         try:
-            room = await store.create_room(body["name"], body["name"], public=body["public"], owner=None)
-        except Conflict:
-            raise ChatError(errors.CONFLICT, f"room {body['name']!r} exists", field="name") from None
+            room = await request.app[ACCESS].create_room(identity, body["name"], public=body["public"])
+        except ChatError as exc:
+            raise ChatError(exc.code, exc.message, field="name") from None
         return web.json_response(room_wire(room), status=201)
 
     async def public_rooms(self, request: web.Request) -> web.Response:
+        await caller(request)
         query = schemas.load(self._room_list, dict(request.query))
         store = request.app[SERVICE].store
         rooms = await store.public_rooms(limit=query["limit"], after=query.get("after"))
@@ -148,11 +154,12 @@ class ChatApi:
         return web.json_response({"rooms": [room_wire(room) for room in rooms], "next": following})
 
     async def messages(self, request: web.Request) -> web.Response:
+        identity = await caller(request)
         query = schemas.load(self._history, dict(request.query))
         service = request.app[SERVICE]
         room_id = request.match_info["room_id"]
-        if await service.store.get_room(room_id) is None:
-            raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")
+        # Private and direct-message rooms: members only, exactly as for join_room.
+        await request.app[ACCESS].readable(identity, room_id)
         page = await service.read_page(
             room_id, before=query.get("before"), after=query.get("after"), limit=query.get("limit")
         )
@@ -163,11 +170,15 @@ class ChatApi:
     async def stats(self, request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         counts = await service.store.counts()
+        pods = await service.presence.pods()
         return web.json_response(
             {
                 "pod": service.settings.pod_name,
                 "uptimeSeconds": round(time.monotonic() - request.app[STARTED], 3),
                 "connections": service.connection_count,
+                # The cluster (this process alone without Redis): every live process's connections.
+                "pods": [{"pod": name, "connections": pods[name]} for name in sorted(pods)],
+                "clusterConnections": sum(pods.values()),
                 "onlineUsers": await service.presence.online_users(),
                 "activeRooms": await service.presence.active_rooms(),
                 "users": counts.users,

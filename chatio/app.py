@@ -2,7 +2,8 @@
 
 Nothing is built at import time. Backends follow the settings: the in-memory store unless
 ``CHATIO_MONGODB_URI`` is set; the in-process Socket.IO manager, presence and rate limits unless
-``CHATIO_REDIS_URL`` is set, and then their Redis drivers (``chatio/cluster.py``).
+``CHATIO_REDIS_URL`` is set, and then their Redis drivers (``chatio/cluster.py``). The account and
+room-access stores follow the store; ``CHATIO_MESSAGE_KEY`` wraps the store in encryption at rest.
 """
 
 from __future__ import annotations
@@ -16,19 +17,34 @@ from typing import Any, Final
 from aiohttp import web
 
 from chatio import api
-from chatio.auth import Authenticator, GuestAuthenticator
+from chatio.access import RoomAccess
+from chatio.accounts import AccountService, TokenAuthenticator
+from chatio.api_accounts import AccountsApi
+from chatio.auth import Authenticator
 from chatio.chat import ChatService
 from chatio.cluster import Cluster
 from chatio.config import Settings
+from chatio.crypto import MessageCipher
 from chatio.events import ChatNamespace, SocketOutbox
 from chatio.fanout import ClusterManager
+from chatio.gate import Gate
 from chatio.health import Health
 from chatio.metrics import CONTENT_TYPE, Metrics
+from chatio.passwords import Passwords
 from chatio.presence import MemoryPresence, Presence
 from chatio.ratelimit import RateLimiter, TokenBucketLimiter
+from chatio.ratelimit_redis import RedisRateLimiter
 from chatio.store import Store
+from chatio.store.access import AccessStore
+from chatio.store.access_memory import MemoryAccessStore
+from chatio.store.accounts import AccountStore
+from chatio.store.accounts_memory import MemoryAccountStore
+from chatio.store.encrypted import EncryptingStore
 from chatio.store.memory import MemoryStore
+from chatio.store.mongo_base import mongo_client
+from chatio.tokens import AccessTokens, random_secret
 from chatio.transport import ChatServer, FastManager
+from chatio.webauth import ACCESS, ACCOUNTS, AUTH_GATE
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +69,15 @@ def create_app(
     limiter: RateLimiter | None = None,
     authenticator: Authenticator | None = None,
     client_manager: Any = None,
+    accounts: AccountStore | None = None,
+    access: AccessStore | None = None,
+    passwords: Passwords | None = None,
 ) -> web.Application:
     """Wire the server. Every keyword argument replaces the part the settings would choose."""
     store = store or _store_for(settings)
+    if settings.message_key is not None:
+        store = EncryptingStore(store, MessageCipher.from_setting(settings.message_key.reveal()))
+    auth_stores = _AuthStores(settings, accounts, access)
     metrics = Metrics(settings.pod_name)
     cluster = None if settings.redis_url is None else Cluster(settings)
     server = ChatServer(
@@ -76,16 +98,39 @@ def create_app(
         cookie={"name": "io", "path": "/", "SameSite": "Lax", "HttpOnly": True},
     )
     outbox = SocketOutbox(server)
+    room_access = RoomAccess(store, auth_stores.access, auth_stores.accounts, outbox)
     service = ChatService(
         settings,
         store,
         presence or (cluster.presence if cluster else MemoryPresence(settings.pod_name)),
         limiter or (cluster.limiter if cluster else TokenBucketLimiter(settings.rate_limit_per_minute)),
         outbox,
+        room_access,
     )
-    namespace = ChatNamespace(service, authenticator or GuestAuthenticator(store), metrics, settings.pod_name)
+    account_service = AccountService(
+        settings, store, auth_stores.accounts, passwords or Passwords(), _access_tokens(settings)
+    )
+    hops = settings.trusted_proxy_hops
+    namespace = ChatNamespace(
+        service,
+        authenticator or TokenAuthenticator(account_service),
+        metrics,
+        settings.pod_name,
+        accounts=account_service,
+        access=room_access,
+        connect_gate=Gate(
+            "connect",
+            _address_limiter(settings, cluster, settings.connect_rate_per_minute),
+            settings.connect_rate_per_minute,
+            hops,
+        ),
+    )
     server.register_namespace(namespace)
     metrics.watch(lambda: service.connection_count, lambda: service.local_room_count)
+    account_service.on_deleted += [room_access.forget_user, namespace.end_user]
+    account_service.on_session_ended.append(namespace.end_session)
+    server.max_queue = settings.slow_consumer_max_queue
+    server.on_overflow = namespace.overflowed
 
     health = Health()
     health.add_check("store", store.ping)
@@ -102,13 +147,23 @@ def create_app(
     app[METRICS] = metrics
     app[api.SERVICE] = service
     app[api.STARTED] = time.monotonic()
+    app[ACCOUNTS] = account_service
+    app[ACCESS] = room_access
+    app[AUTH_GATE] = Gate(
+        "auth",
+        _address_limiter(settings, cluster, settings.auth_rate_per_minute),
+        settings.auth_rate_per_minute,
+        hops,
+    )
     server.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
+    app.add_routes(AccountsApi().routes())  # before ChatApi's, which end with the catch-all 404
     app.add_routes(api.ChatApi().routes())
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/", settings.static_dir, follow_symlinks=False)
     app.cleanup_ctx.append(_store_lifetime)
+    app.cleanup_ctx.append(auth_stores.lifetime)
     if cluster is not None:
         app.cleanup_ctx.append(cluster.lifetime)
     return app
@@ -143,7 +198,58 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
     await service.store.start()
     yield
     service.close()
+    app[NAMESPACE].expiry.close()
     await service.store.close()
+
+
+class _AuthStores:
+    """The account and room-access stores: given, or chosen like the store, sharing one MongoDB client."""
+
+    def __init__(self, settings: Settings, accounts: AccountStore | None, access: AccessStore | None) -> None:
+        self._client = None
+        if settings.mongodb_uri is not None and (accounts is None or access is None):
+            from chatio.store.access_mongo import MongoAccessStore
+            from chatio.store.accounts_mongo import MongoAccountStore
+
+            client = self._client = mongo_client(
+                settings.mongodb_uri.reveal(), timeout_seconds=settings.store_timeout_seconds
+            )
+            options: dict[str, Any] = {
+                "timeout_seconds": settings.store_timeout_seconds,
+                "write_concern": settings.mongodb_write_concern,
+            }
+            accounts = accounts or MongoAccountStore(client, settings.mongodb_database, **options)
+            access = access or MongoAccessStore(client, settings.mongodb_database, **options)
+        self.accounts: AccountStore = accounts or MemoryAccountStore()
+        self.access: AccessStore = access or MemoryAccessStore()
+
+    async def lifetime(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.accounts.start()
+        await self.access.start()
+        yield
+        await self.access.close()
+        await self.accounts.close()
+        if self._client is not None:
+            await self._client.close()
+
+
+def _access_tokens(settings: Settings) -> AccessTokens:
+    if settings.jwt_secret is None:
+        log.warning(
+            "CHATIO_JWT_SECRET is not set: access tokens are signed with a random key of this process; "
+            "they end with it, and other processes do not accept them"
+        )
+        return AccessTokens(random_secret(), settings.access_token_ttl_seconds)
+    return AccessTokens(settings.jwt_secret.reveal(), settings.access_token_ttl_seconds)
+
+
+def _address_limiter(settings: Settings, cluster: Cluster | None, rate: int) -> RateLimiter | None:
+    """A limit per client address, shared by the cluster through Redis when there is one."""
+    if not rate:
+        return None
+    if cluster is None:
+        return TokenBucketLimiter(rate)
+    return RedisRateLimiter(cluster.redis, rate, prefix=settings.redis_prefix)
 
 
 async def drain(app: web.Application) -> None:

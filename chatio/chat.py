@@ -35,6 +35,21 @@ class Outbox(Protocol):
         """Send ``event`` to a room, a list of rooms (each socket once) or a socket id."""
 
 
+class Admission(Protocol):
+    """Who may enter which room (``chatio/access.py`` decides for private and direct-message rooms)."""
+
+    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
+        """Raise :class:`ChatError` unless ``identity`` may enter ``room_id`` (``room`` is None when it
+        does not exist yet, and joining would create it)."""
+
+
+class OpenAdmission:
+    """Every room is open to everyone: the core on its own, without accounts."""
+
+    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
+        return None
+
+
 @dataclasses.dataclass(slots=True)
 class Connection:
     sid: str
@@ -78,10 +93,12 @@ class ChatService:
         presence: Presence,
         limiter: RateLimiter,
         outbox: Outbox,
+        admission: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.presence = presence
+        self.admission: Admission = admission or OpenAdmission()
         self._limiter = limiter
         self._outbox = outbox
         self._connections: dict[str, Connection] = {}
@@ -175,6 +192,7 @@ class ChatService:
 
     async def _room_for_join(self, room_id: str, identity: Identity) -> Room:
         room = await self.store.get_room(room_id)
+        await self.admission.admit(identity, room_id, room)
         if room is not None:
             return room
         if not self.settings.auto_create_rooms:

@@ -88,6 +88,17 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     presence_heartbeat_seconds: float = 5.0
 
+    # Accounts and abuse limits (README, "Security").
+    allow_guests: bool = True
+    jwt_secret: Secret | None = None
+    access_token_ttl_seconds: float = 900.0
+    refresh_token_ttl_seconds: float = 30 * 24 * 3600.0
+    auth_rate_per_minute: int = 30
+    connect_rate_per_minute: int = 0
+    trusted_proxy_hops: int = 0
+    slow_consumer_max_queue: int = 2000
+    message_key: Secret | None = None
+
 
 # --- parsing -----------------------------------------------------------------------------------------
 
@@ -177,6 +188,20 @@ def _key_prefix(raw: str) -> str:
     return value
 
 
+def _jwt_secret(raw: str) -> Secret:
+    value = raw.strip()
+    if len(value) < 32:
+        raise ValueError("expected at least 32 characters (for example: openssl rand -base64 48)")
+    return Secret(value)
+
+
+def _keyring(raw: str) -> Secret:
+    from chatio.crypto import parse_keyring  # only when the setting is used: cryptography is heavy
+
+    parse_keyring(raw)
+    return Secret(raw.strip())
+
+
 def _directory(raw: str) -> Path:
     path = Path(raw.strip())
     if not path.is_dir():
@@ -221,6 +246,43 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
         "PRESENCE_HEARTBEAT_SECONDS",
         _number(0.1, 300),
         "Presence heartbeat; a dead process's users go offline within 4x this.",
+    ),
+    "allow_guests": ("ALLOW_GUESTS", _boolean, "Guests connect with a bare username; false: accounts only."),
+    "jwt_secret": (
+        "JWT_SECRET",
+        _jwt_secret,
+        "Key (32+ characters) signing access tokens; unset: a random key per process.",
+    ),
+    "access_token_ttl_seconds": ("ACCESS_TOKEN_TTL_SECONDS", _number(10, 86_400), "Access tokens expire."),
+    "refresh_token_ttl_seconds": (
+        "REFRESH_TOKEN_TTL_SECONDS",
+        _number(60, 366 * 86_400),
+        "Refresh tokens (and so sessions) expire.",
+    ),
+    "auth_rate_per_minute": (
+        "AUTH_RATE_PER_MINUTE",
+        _integer(1, 100_000),
+        "Logins, registrations, refreshes and guest tokens per client address a minute.",
+    ),
+    "connect_rate_per_minute": (
+        "CONNECT_RATE_PER_MINUTE",
+        _integer(0, 1_000_000),
+        "Socket.IO connections per client address a minute; 0: no limit.",
+    ),
+    "trusted_proxy_hops": (
+        "TRUSTED_PROXY_HOPS",
+        _integer(0, 10),
+        "Proxies in front whose X-Forwarded-For entries are trusted; 0: use the peer address.",
+    ),
+    "slow_consumer_max_queue": (
+        "SLOW_CONSUMER_MAX_QUEUE",
+        _integer(10, 1_000_000),
+        "Packets a connection may have waiting; past it, it is disconnected.",
+    ),
+    "message_key": (
+        "MESSAGE_KEY",
+        _keyring,
+        "Encrypt message text at rest: id:base64-key[,id:key...], the first encrypts.",
     ),
 }
 
@@ -268,11 +330,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return settings
 
 
-_OPTIONAL_WHEN_EMPTY: Final = frozenset({"mongodb_uri", "redis_url", "cors_origins"})
+_OPTIONAL_WHEN_EMPTY: Final = frozenset({"mongodb_uri", "redis_url", "cors_origins", "message_key"})
+_SECRET_FIELDS: Final = frozenset({"mongodb_uri", "redis_url", "jwt_secret", "message_key"})
 
 
 def _shown(name: str, raw: str) -> str:
-    return "<hidden>" if name in {"mongodb_uri", "redis_url"} else repr(raw)
+    return "<hidden>" if name in _SECRET_FIELDS else repr(raw)
 
 
 def _check_consistency(settings: Settings) -> None:
@@ -283,3 +346,5 @@ def _check_consistency(settings: Settings) -> None:
         )
     if settings.ping_timeout_seconds > settings.ping_interval_seconds * 4:
         raise ConfigError(f"{PREFIX}PING_TIMEOUT_SECONDS: must not exceed 4 x {PREFIX}PING_INTERVAL_SECONDS")
+    if settings.refresh_token_ttl_seconds <= settings.access_token_ttl_seconds:
+        raise ConfigError(f"{PREFIX}REFRESH_TOKEN_TTL_SECONDS: must exceed {PREFIX}ACCESS_TOKEN_TTL_SECONDS")

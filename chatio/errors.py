@@ -16,6 +16,8 @@ SHUTTING_DOWN: Final = "shutting_down"
 NOT_FOUND: Final = "not_found"
 CONFLICT: Final = "conflict"
 UNAUTHORIZED: Final = "unauthorized"
+TOKEN_EXPIRED: Final = "token_expired"
+FORBIDDEN: Final = "forbidden"
 INTERNAL: Final = "internal"
 
 

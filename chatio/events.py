@@ -17,10 +17,14 @@ import socketio
 from marshmallow import Schema
 
 from chatio import errors, schemas
+from chatio.access import RoomAccess, user_room
+from chatio.accounts import AccountService
 from chatio.auth import Authenticator, AuthError
-from chatio.chat import ChatService, message_wire, room_wire
+from chatio.chat import ChatService, Joined, message_wire, room_wire
 from chatio.errors import ChatError
+from chatio.gate import Gate
 from chatio.metrics import Metrics
+from chatio.sessions import ExpiryClock
 from chatio.store import Unavailable
 from chatio.transport import ACK_REQUESTED
 
@@ -56,6 +60,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         authenticator: Authenticator,
         metrics: Metrics,
         pod: str,
+        *,
+        accounts: AccountService | None = None,
+        access: RoomAccess | None = None,
+        connect_gate: Gate | None = None,
     ) -> None:
         super().__init__("/")
         self.service = service
@@ -63,6 +71,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.metrics = metrics
         self.pod = pod
         self.accepting = True
+        self.accounts = accounts
+        self.access = access
+        self.connect_gate = connect_gate
+        self.expiry = ExpiryClock(self._expired)
         self._background: set[asyncio.Task[None]] = set()
         max_length = service.settings.message_max_length
         self._commands: dict[str, tuple[Schema, Callable[[str, dict[str, Any]], Awaitable[Ack]]]] = {
@@ -74,13 +86,27 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "user_status": (schemas.UserStatus(), self.on_user_status),
             "history": (schemas.History(), self.on_history),
         }
+        if accounts is not None:
+            self._commands["refresh_session"] = (schemas.TokenAuth(), self.on_refresh_session)
+        if access is not None:
+            self._commands.update(
+                {
+                    "create_room": (schemas.CreateRoomCommand(), self.on_create_room),
+                    "invite": (schemas.Invite(), self.on_invite),
+                    "accept_invite": (schemas.RoomOnly(), self.on_accept_invite),
+                    "decline_invite": (schemas.RoomOnly(), self.on_decline_invite),
+                    "set_role": (schemas.SetRole(), self.on_set_role),
+                    "open_dm": (schemas.OpenDm(), self.on_open_dm),
+                }
+            )
 
     # --- dispatch ------------------------------------------------------------------------------------
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
-            return await self._connect(args[0], args[2] if len(args) > 2 else None)
+            return await self._connect(args[0], args[1], args[2] if len(args) > 2 else None)
         if event == "disconnect":
+            self.expiry.forget(args[0])
             await self.service.disconnect(args[0])
             return None
         sid, payload = args[0], args[1:]
@@ -126,36 +152,76 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
 
     # --- connection ----------------------------------------------------------------------------------
 
-    async def _connect(self, sid: str, auth: object) -> bool:
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: object) -> bool:
         if not self.accepting:
             self.metrics.connects.labels("refused").inc()
             raise socketio.exceptions.ConnectionRefusedError("the server is shutting down, reconnect")
         try:
+            if self.connect_gate is not None:
+                await self.connect_gate.check(environ["aiohttp.request"])
             identity = await self.authenticator.authenticate(auth)
+        except ChatError as exc:  # the connection rate per address
+            self.metrics.connects.labels("refused").inc()
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_wire()) from None
         except AuthError as exc:
             self.metrics.connects.labels("refused").inc()
-            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
+            raise socketio.exceptions.ConnectionRefusedError(str(exc), {"code": exc.code}) from None
         except Unavailable:
             self.metrics.connects.labels("unavailable").inc()
             raise socketio.exceptions.ConnectionRefusedError("storage is unavailable, retry") from None
         await self.service.connect(sid, identity)
+        # Every socket of a user, on every process, is in the user's room: invitations reach it there.
+        await self.enter_room(sid, user_room(identity.user_id))
+        self.expiry.watch(sid, identity.expires_at)
         self.metrics.connects.labels("ok").inc()
         # The CONNECT packet is sent after this handler returns; the session event must follow it.
-        session = {"user": identity.username, "user_id": identity.user_id, "pod": self.pod}
+        session = {
+            "user": identity.username,
+            "user_id": identity.user_id,
+            "pod": self.pod,
+            "guest": identity.guest,
+            "expires_at": None if identity.expires_at is None else round(identity.expires_at * 1000),
+        }
         self._spawn(self.emit("session", session, to=sid))
         return True
+
+    # --- ending connections --------------------------------------------------------------------------
+
+    async def end(self, sid: str, code: str, message: str) -> None:
+        """Tell the socket why (``disconnect_reason``), then disconnect it (clients do not reconnect)."""
+        self.expiry.forget(sid)
+        await self.emit("disconnect_reason", {"code": code, "message": message}, to=sid)
+        await self.disconnect(sid)
+
+    async def end_user(self, user_id: str) -> None:
+        """Close this process's connections of a deleted user."""
+        for sid in self.service.sids():
+            if self.service.connection(sid).identity.user_id == user_id:
+                await self.end(sid, "account_deleted", "your account was deleted")
+
+    async def end_session(self, session: str) -> None:
+        """Close this process's connections of a logged-out or revoked session."""
+        for sid in self.service.sids():
+            if self.service.connection(sid).identity.session == session:
+                await self.end(sid, "session_ended", "you were logged out; log in again")
+
+    async def _expired(self, sid: str) -> None:
+        if sid in self.service.sids():
+            await self.end(sid, "token_expired", "your access token expired; refresh it and reconnect")
+
+    def overflowed(self, eio_sid: str) -> None:
+        """The socket's client reads slower than its messages come: evict it (``ChatServer.evict``)."""
+        log.warning("evicting a slow consumer (engine.io session %s)", eio_sid)
+        notice = {
+            "code": "slow_consumer",
+            "message": "you read too slowly and fell too far behind; reconnect and catch up with since_seq",
+        }
+        self._spawn(self.server.evict(eio_sid, "disconnect_reason", notice))
 
     # --- commands ------------------------------------------------------------------------------------
 
     async def on_join_room(self, sid: str, payload: dict[str, Any]) -> Ack:
-        joined = await self.service.join(sid, payload["room"], payload.get("since_seq"))
-        return {
-            "ok": True,
-            "room": room_wire(joined.room),
-            "members": [{"user": m.user, "status": m.status} for m in joined.members],
-            "history": [message_wire(message) for message in joined.history],
-            "reset": joined.reset,
-        }
+        return _joined(await self.service.join(sid, payload["room"], payload.get("since_seq")))
 
     async def on_leave_room(self, sid: str, payload: dict[str, Any]) -> Ack:
         await self.service.leave(sid, payload["room"])
@@ -178,6 +244,49 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         await self.service.set_status(sid, payload["status"])
         return {"ok": True, "status": payload["status"]}
 
+    async def on_refresh_session(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.accounts is not None
+        connection = self.service.connection(sid)
+        identity = await self.accounts.identify(payload["token"])
+        if identity.user_id != connection.identity.user_id:
+            raise ChatError(errors.FORBIDDEN, "the token belongs to another user", field="token")
+        connection.identity = identity
+        self.expiry.watch(sid, identity.expires_at)
+        expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
+        return {"ok": True, "expires_at": expires}
+
+    async def on_create_room(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        identity = self.service.connection(sid).identity
+        room = await self.access.create_room(identity, payload["room"], public=payload["public"])
+        return {"ok": True, "room": room_wire(room)}
+
+    async def on_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.invite(self.service.connection(sid).identity, payload["room"], payload["user"])
+        return {"ok": True, "room": payload["room"], "user": payload["user"]}
+
+    async def on_accept_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.accept(self.service.connection(sid).identity, payload["room"])
+        return _joined(await self.service.join(sid, payload["room"]))
+
+    async def on_decline_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.decline(self.service.connection(sid).identity, payload["room"])
+        return {"ok": True, "room": payload["room"]}
+
+    async def on_set_role(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        identity = self.service.connection(sid).identity
+        await self.access.set_role(identity, payload["room"], payload["user"], payload["role"])
+        return {"ok": True}
+
+    async def on_open_dm(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        direct = await self.access.open_dm(self.service.connection(sid).identity, payload["user"])
+        return _joined(await self.service.join(sid, direct.room.id)) | {"user": direct.peer.username}
+
     async def on_history(self, sid: str, payload: dict[str, Any]) -> Ack:
         page = await self.service.history(
             sid,
@@ -187,3 +296,14 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             limit=payload.get("limit"),
         )
         return {"ok": True, "messages": [message_wire(m) for m in page.messages], "has_more": page.has_more}
+
+
+def _joined(joined: Joined) -> Ack:
+    """The ack of ``join_room`` (and of ``accept_invite`` and ``open_dm``, which join too)."""
+    return {
+        "ok": True,
+        "room": room_wire(joined.room),
+        "members": [{"user": m.user, "status": m.status} for m in joined.members],
+        "history": [message_wire(message) for message in joined.history],
+        "reset": joined.reset,
+    }

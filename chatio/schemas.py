@@ -17,6 +17,8 @@ ROOM_PATTERN: Final = r"^[\w.:\-]{1,64}$"
 USERNAME_PATTERN: Final = r"^[\w.\-]{1,32}$"
 CLIENT_MSG_ID_PATTERN: Final = r"^[A-Za-z0-9_\-]{1,64}$"
 STATUSES: Final = ("online", "away", "busy")
+PASSWORD_MIN: Final = 8
+PASSWORD_MAX: Final = 256
 
 
 class StrictInteger(fields.Integer):
@@ -39,6 +41,13 @@ def _room(**kwargs: Any) -> fields.String:
         validate=validate.Regexp(
             ROOM_PATTERN, error="Must be 1 to 64 letters, digits, '_', '-', '.' or ':'."
         ),
+        **kwargs,
+    )
+
+
+def _username(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
         **kwargs,
     )
 
@@ -106,12 +115,52 @@ class History(_Strict):
 
 
 class CreateUser(_Strict):
+    """Registration: ``POST /api/chat/users``."""
+
     username = fields.String(
         required=True,
         validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
     )
+    password = fields.String(required=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
     displayName = fields.String(validate=validate.Length(min=1, max=64))
     email = fields.Email(validate=validate.Length(max=254))
+
+
+class Login(_Strict):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
+
+
+class RefreshBody(_Strict):
+    """``POST /api/chat/auth/refresh`` and ``/logout``."""
+
+    refreshToken = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class TokenAuth(_Strict):
+    """The Socket.IO ``auth`` payload of a signed-in user, and ``refresh_session``."""
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class CreateRoomCommand(_Strict):
+    room = _room(required=True)
+    public = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+
+
+class Invite(_Strict):
+    room = _room(required=True)
+    user = _username(required=True)
+
+
+class SetRole(_Strict):
+    room = _room(required=True)
+    user = _username(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(("admin", "member")))
+
+
+class OpenDm(_Strict):
+    user = _username(required=True)
 
 
 class CreateRoom(_Strict):

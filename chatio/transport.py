@@ -26,6 +26,11 @@ Both packages are pinned exactly in pyproject.toml because of what this module r
   which :attr:`ChatWebSocket.sending` shows). Otherwise, and for long-polling, a connection that is
   upgrading, negotiated compression or has more than ``DIRECT_BUFFER_LIMIT`` bytes unsent, the packet is
   put on the Engine.IO queue in order, still without a task per recipient.
+* **The slow-consumer bound** (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``). Engine.IO's per-socket queue is an
+  unbounded ``asyncio.Queue``: a client that stops reading would make it, and the server's memory, grow
+  forever. Every packet bound for a socket passes :meth:`ChatServer.overflowing` (the fast path here,
+  everything else in ``_send_packet``/``_send_eio_packet``); at ``max_queue`` waiting packets the packet is
+  dropped and ``on_overflow(eio_sid)`` is told once, which evicts the socket (:meth:`ChatServer.evict`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack
 
 #: Unsent bytes above which a connection stops getting direct writes and waits in its queue instead.
 DIRECT_BUFFER_LIMIT: Final = 256 * 1024
+#: How long an evicted socket gets to read its notice before its TCP connection is aborted.
+EVICT_GRACE_SECONDS: Final = 5.0
 
 DeliveryListener = Callable[[str, int], None]
 
@@ -73,6 +80,60 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         drivers = dict(self.eio._async)
         drivers["websocket"] = _websocket_class(websocket_compression, self.websockets)
         self.eio._async = drivers
+        #: Packets a socket may have waiting (0: no bound) and who hears of one that reaches it.
+        self.max_queue = 0
+        self.on_overflow: Callable[[str], None] | None = None
+
+    def overflowing(self, eio_sid: str, socket: Any) -> bool:
+        """True when ``socket`` has ``max_queue`` packets waiting: drop the packet. ``on_overflow`` is told
+        once per socket."""
+        if not self.max_queue or socket.queue.qsize() < self.max_queue:
+            return False
+        if not getattr(socket, "chatio_overflowed", False):
+            socket.chatio_overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow(eio_sid)
+        return True
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.overflowing(eio_sid, socket):
+            return
+        await super()._send_packet(eio_sid, pkt)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.overflowing(eio_sid, socket):
+            return
+        await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    async def evict(self, eio_sid: str, event: str, data: Any, *, grace_seconds: float | None = None) -> None:
+        """Drop what waits for the socket, send it ``event`` and close it (its client may reconnect).
+
+        The socket's Socket.IO disconnect handlers run as for any closed transport. A client that does not
+        read the notice within ``grace_seconds`` has its TCP connection aborted.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        while not socket.queue.empty():
+            socket.queue.get_nowait()
+            socket.queue.task_done()
+        notice = f"{sio_packet.EVENT}{orjson.dumps([event, data]).decode()}"
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, notice))
+        await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        socket.queue.put_nowait(None)  # the writer sends the notice and CLOSE, then closes the WebSocket
+        chat_ws = getattr(socket, "chatio_ws", None)
+        writer = None if chat_ws is None else chat_ws._sock._writer
+        if writer is None:  # long-polling: the next poll gets the notice, or the ping timeout ends it
+            return
+        grace = EVICT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        deadline = asyncio.get_running_loop().time() + grace
+        while not writer.transport.is_closing():
+            if asyncio.get_running_loop().time() >= deadline:
+                writer.transport.abort()
+                return
+            await asyncio.sleep(0.1)
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
@@ -102,7 +163,8 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         sockets = [(eio_sid, socket) for eio_sid, socket in self.eio.sockets.items() if not socket.closed]
         for _eio_sid, socket in sockets:
             await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
-        deadline = asyncio.get_running_loop().time() + grace_seconds
+        grace = EVICT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        deadline = asyncio.get_running_loop().time() + grace
         while any(_still_sending(socket) for _, socket in sockets):
             if asyncio.get_running_loop().time() >= deadline:
                 break
@@ -230,6 +292,8 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
                 continue
             delivered += 1
             if not _write_direct(socket, frame):
+                if self.server.overflowing(eio_sid, socket):
+                    continue
                 if queued is None:
                     queued = eio_packet.Packet(eio_packet.MESSAGE, f"{sio_packet.EVENT}{encoded.decode()}")
                 socket.queue.put_nowait(queued)

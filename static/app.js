@@ -59,6 +59,7 @@
     typing: { active: false, lastStartAt: 0, idleTimer: 0 },
     podChanged: false, // the last `session` named another pod than the one before
     shutdown: null, // the last server_shutdown payload, until we are connected again
+    closeReason: null, // the last disconnect_reason {code, message}: why the server ends this connection
     reconnectTimer: 0,
   });
   let state = newState();
@@ -448,7 +449,8 @@
         state.reconnectTimer = setTimeout(() => state.socket?.connect(), wait);
       } else {
         setConn("offline", "disconnected");
-        setNotice("The server closed the connection.", "warn", {
+        const why = state.closeReason ? `: ${state.closeReason.message}` : ".";
+        setNotice(`The server closed the connection${why}`, "warn", {
           label: "Reconnect",
           run: () => state.socket?.connect(),
         });
@@ -456,7 +458,9 @@
       return;
     }
     setConn("reconnecting", "reconnecting…");
-    if (!state.shutdown) setNotice(`Connection lost (${reason}); reconnecting…`, "warn");
+    const why = state.closeReason ? state.closeReason.message : reason;
+    state.closeReason = null;
+    if (!state.shutdown) setNotice(`Connection lost (${why}); reconnecting…`, "warn");
   }
 
   function wireSocket(socket) {
@@ -466,6 +470,7 @@
         if (socket.connected) setConn("connected", `connected · ${transport.name}`);
       });
       state.shutdown = null;
+      state.closeReason = null;
       if (ui.notice.dataset.kind !== "ok") setNotice("");
       joinRoom();
     });
@@ -530,6 +535,11 @@
     });
 
     socket.on("command_error", ({ event, error }) => showError(event, error));
+
+    // Sent just before the server ends this connection (token expired, account deleted, too slow a reader).
+    socket.on("disconnect_reason", (payload) => {
+      state.closeReason = { code: String(payload?.code || ""), message: String(payload?.message || "") };
+    });
 
     socket.on("server_shutdown", (payload) => {
       state.shutdown = payload || {};

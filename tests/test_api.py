@@ -8,12 +8,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from chatio.config import Settings
+from tests.accounts_helpers import PASSWORD, bearer, fast_passwords, signed_up
 from tests.harness import RunningServer, clients, serving
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningServer]:
-    async with serving() as running:
+    async with serving(Settings(pod_name="test"), passwords=fast_passwords()) as running:
         yield running
 
 
@@ -28,8 +30,21 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
         return response.status, await response.json()
 
 
+@pytest.fixture
+async def token(server: RunningServer, http: aiohttp.ClientSession) -> str:
+    """An access token of the registered user ``reader``."""
+    grant = await signed_up(http, server.url, "reader")
+    access: str = grant["accessToken"]
+    return access
+
+
 async def test_users(server: RunningServer, http: aiohttp.ClientSession) -> None:
-    body = {"username": "testuser", "email": "test@example.com", "displayName": "Test User"}
+    body = {
+        "username": "testuser",
+        "password": PASSWORD,
+        "email": "test@example.com",
+        "displayName": "Test User",
+    }
     status, user = await call(http, "POST", f"{server.url}/api/chat/users", json=body)
     assert status == 201
     assert (user["username"], user["displayName"], user["email"]) == (
@@ -37,28 +52,36 @@ async def test_users(server: RunningServer, http: aiohttp.ClientSession) -> None
         "Test User",
         "test@example.com",
     )
-    status, fetched = await call(http, "GET", f"{server.url}/api/chat/users/{user['id']}")
+    login = {"username": "testuser", "password": PASSWORD}
+    _, grant = await call(http, "POST", f"{server.url}/api/chat/auth/login", json=login)
+    mine = bearer(grant["accessToken"])
+    status, fetched = await call(http, "GET", f"{server.url}/api/chat/users/{user['id']}", headers=mine)
     assert status == 200 and fetched == user
     status, again = await call(http, "POST", f"{server.url}/api/chat/users", json=body)
     assert status == 409 and again["error"]["code"] == "conflict"
-    status, missing = await call(http, "GET", f"{server.url}/api/chat/users/nope")
+    status, missing = await call(http, "GET", f"{server.url}/api/chat/users/nope", headers=mine)
     assert status == 404 and missing["error"]["code"] == "not_found"
 
 
-async def test_user_status_follows_the_socket(server: RunningServer, http: aiohttp.ClientSession) -> None:
+async def test_user_status_follows_the_socket(
+    server: RunningServer, http: aiohttp.ClientSession, token: str
+) -> None:
     async with clients(server.url, "alice") as (alice,):
         session = await alice.expect("session")
-        _, user = await call(http, "GET", f"{server.url}/api/chat/users/{session['user_id']}")
+        url = f"{server.url}/api/chat/users/{session['user_id']}"
+        _, user = await call(http, "GET", url, headers=bearer(token))
         assert user["status"] == "online" and user["guest"] is True
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"username": 5}, "username"),
-        ({"username": "ok", "email": "not-an-email"}, "email"),
-        ({"username": "ok", "admin": True}, "admin"),
-        ({"username": {"$gt": ""}}, "username"),
+        ({"username": 5, "password": PASSWORD}, "username"),
+        ({"username": "ok", "password": PASSWORD, "email": "not-an-email"}, "email"),
+        ({"username": "ok", "password": PASSWORD, "admin": True}, "admin"),
+        ({"username": {"$gt": ""}, "password": PASSWORD}, "username"),
+        ({"username": "ok"}, "password"),
+        ({"username": "ok", "password": "short"}, "password"),
         ([1, 2], None),
     ],
 )
@@ -71,31 +94,34 @@ async def test_bad_user_bodies(
 
 
 async def test_not_json(server: RunningServer, http: aiohttp.ClientSession) -> None:
-    status, error = await call(http, "POST", f"{server.url}/api/chat/rooms", data=b"{nope")
+    status, error = await call(http, "POST", f"{server.url}/api/chat/users", data=b"{nope")
     assert status == 400 and error["error"]["field"] == "body"
 
 
-async def test_rooms(server: RunningServer, http: aiohttp.ClientSession) -> None:
+async def test_rooms(server: RunningServer, http: aiohttp.ClientSession, token: str) -> None:
+    auth = bearer(token)
+    rooms = f"{server.url}/api/chat/rooms"
     for name in ["테스트방", "b-room", "a-room"]:
-        status, room = await call(http, "POST", f"{server.url}/api/chat/rooms", json={"name": name})
-        assert status == 201 and room["public"] is True
-    await call(http, "POST", f"{server.url}/api/chat/rooms", json={"name": "secret", "public": False})
-    status, conflict = await call(http, "POST", f"{server.url}/api/chat/rooms", json={"name": "a-room"})
+        status, room = await call(http, "POST", rooms, json={"name": name}, headers=auth)
+        assert status == 201 and room["public"] is True and room["owner"]
+    await call(http, "POST", rooms, json={"name": "secret", "public": False}, headers=auth)
+    status, conflict = await call(http, "POST", rooms, json={"name": "a-room"}, headers=auth)
     assert status == 409 and conflict["error"]["field"] == "name"
-    status, listing = await call(http, "GET", f"{server.url}/api/chat/rooms/public?limit=2")
+    status, listing = await call(http, "GET", f"{rooms}/public?limit=2", headers=auth)
     assert [room["id"] for room in listing["rooms"]] == ["a-room", "b-room"] and listing["next"] == "b-room"
-    _, rest = await call(http, "GET", f"{server.url}/api/chat/rooms/public?limit=2&after=b-room")
+    _, rest = await call(http, "GET", f"{rooms}/public?limit=2&after=b-room", headers=auth)
     assert [room["id"] for room in rest["rooms"]] == ["테스트방"] and rest["next"] is None
-    status, bad = await call(http, "GET", f"{server.url}/api/chat/rooms/public?limit=0")
+    status, bad = await call(http, "GET", f"{rooms}/public?limit=0", headers=auth)
     assert status == 400 and bad["error"]["field"] == "limit"
 
 
-async def test_message_pages(server: RunningServer, http: aiohttp.ClientSession) -> None:
+async def test_message_pages(server: RunningServer, http: aiohttp.ClientSession, token: str) -> None:
     async with clients(server.url, "alice") as (alice,):
         await alice.join("r")
         for i in range(5):
             await alice.call("send_message", {"room": "r", "text": f"m{i}"})
     url = f"{server.url}/api/chat/rooms/r/messages"
+    http.headers.update(bearer(token))
     _, page = await call(http, "GET", f"{url}?limit=2")
     assert [m["seq"] for m in page["messages"]] == [4, 5] and page["has_more"]
     _, older = await call(http, "GET", f"{url}?before=4&limit=2")

@@ -53,6 +53,10 @@ def test_values_are_parsed_and_typed() -> None:
         ("CHATIO_MONGODB_URI", "postgres://x", "CHATIO_MONGODB_URI=<hidden>"),
         ("CHATIO_STATIC_DIR", "/does/not/exist", "is not a directory"),
         ("CHATIO_PROT", "8080", "CHATIO_PROT: unknown setting"),
+        ("CHATIO_JWT_SECRET", "too-short", "CHATIO_JWT_SECRET=<hidden>: expected at least 32"),
+        ("CHATIO_ALLOW_GUESTS", "sometimes", "expected true or false"),
+        ("CHATIO_TRUSTED_PROXY_HOPS", "-1", "expected an integer from 0 to 10"),
+        ("CHATIO_SLOW_CONSUMER_MAX_QUEUE", "1", "expected an integer from 10"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, problem: str) -> None:
@@ -72,6 +76,14 @@ def test_secrets_never_print() -> None:
 def test_inconsistent_values_are_refused() -> None:
     with pytest.raises(ConfigError, match="CHATIO_HISTORY_PAGE_SIZE"):
         load_settings({"CHATIO_HISTORY_PAGE_SIZE": "300", "CHATIO_HISTORY_MAX_PAGE": "100"})
+    with pytest.raises(ConfigError, match="CHATIO_REFRESH_TOKEN_TTL_SECONDS"):
+        load_settings({"CHATIO_ACCESS_TOKEN_TTL_SECONDS": "3600", "CHATIO_REFRESH_TOKEN_TTL_SECONDS": "600"})
+
+
+def test_the_signing_key_never_prints() -> None:
+    settings = load_settings({"CHATIO_JWT_SECRET": "x" * 31 + "hunter2"})
+    assert settings.jwt_secret is not None and "hunter2" not in repr(settings)
+    assert settings.allow_guests is True and settings.message_key is None  # the `make run` defaults
 
 
 def test_every_field_has_a_variable_and_the_readme_lists_them_all() -> None:

@@ -242,10 +242,24 @@ def test_production_configuration_loads() -> None:
     assert settings.redis_url is not None
 
 
+def test_production_turns_the_security_settings_on() -> None:
+    settings = _production_settings()
+    assert settings.allow_guests is False, "production admits accounts only"
+    assert settings.jwt_secret is not None, "every pod must sign with the same key"
+    assert settings.connect_rate_per_minute > 0 and settings.auth_rate_per_minute > 0
+    assert settings.trusted_proxy_hops == 1, "behind the ingress controller"
+    assert settings.cors_origins == (), "same-origin unless origins are listed"
+
+
 def test_secrets_come_only_from_the_secret() -> None:
     secret = _secret_example()
     env = _env(_server_container())
-    assert _secret_settings() == {"CHATIO_MONGODB_URI", "CHATIO_REDIS_URL"}
+    assert _secret_settings() == {
+        "CHATIO_MONGODB_URI",
+        "CHATIO_REDIS_URL",
+        "CHATIO_JWT_SECRET",
+        "CHATIO_MESSAGE_KEY",
+    }
     for name in _secret_settings():
         assert name not in _config_map(), f"{name} is secret: it belongs in the Secret, not the ConfigMap"
         assert name in secret["stringData"]

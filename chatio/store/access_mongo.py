@@ -1,0 +1,128 @@
+"""MongoDB :class:`~chatio.store.access.AccessStore`.
+
+Collections:
+
+``room_members``  ``{_id: "<room> <user_id>", room, user_id, role, since}``; index ``(user_id, room)``.
+``invitations``   ``{_id: "<room> <user_id>", room, user_id, by, by_name, created_at}``;
+                  indexes ``(user_id, created_at)`` and ``by``.
+
+The ``_id`` (room ids cannot hold a space) makes "one membership, one invitation per user and room" the
+primary key's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.errors import DuplicateKeyError
+from pymongo.write_concern import WriteConcern
+
+from chatio.store import now_ms
+from chatio.store.access import Invitation, Membership
+from chatio.store.mongo_base import Document, MongoCollections
+
+MEMBER_INDEXES: Final = [IndexModel([("user_id", ASCENDING), ("room", ASCENDING)], name="user_room")]
+INVITATION_INDEXES: Final = [
+    IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+    IndexModel([("by", ASCENDING)], name="by"),
+]
+
+
+class MongoAccessStore(MongoCollections):
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        database: str,
+        *,
+        timeout_seconds: float = 2.0,
+        write_concern: str = "majority",
+    ) -> None:
+        super().__init__(client, database, timeout_seconds=timeout_seconds)
+        w: int | str = "majority" if write_concern == "majority" else max(1, int(write_concern))
+        concern = WriteConcern(w=w)
+        self._members = self.db.get_collection("room_members", write_concern=concern)
+        self._invitations = self.db.get_collection("invitations", write_concern=concern)
+
+    async def start(self) -> None:
+        async with self.guard("index creation"):
+            await self._members.create_indexes(MEMBER_INDEXES)
+            await self._invitations.create_indexes(INVITATION_INDEXES)
+
+    async def set_role(self, room: str, user_id: str, role: str) -> None:
+        async with self.guard("set_role"):
+            await self._members.update_one(
+                {"_id": _key(room, user_id)},
+                {
+                    "$set": {"role": role},
+                    "$setOnInsert": {"room": room, "user_id": user_id, "since": now_ms()},
+                },
+                upsert=True,
+            )
+
+    async def role(self, room: str, user_id: str) -> str | None:
+        async with self.guard("role"):
+            document = await self._members.find_one({"_id": _key(room, user_id)}, {"role": 1})
+        return None if document is None else str(document["role"])
+
+    async def remove_member(self, room: str, user_id: str) -> bool:
+        async with self.guard("remove_member"):
+            result = await self._members.delete_one({"_id": _key(room, user_id)})
+        return result.deleted_count == 1
+
+    async def rooms_of(self, user_id: str, *, prefix: str = "") -> list[Membership]:
+        query: dict[str, Any] = {"user_id": user_id}
+        if prefix:
+            query["room"] = {"$regex": f"^{re.escape(prefix)}"}
+        async with self.guard("rooms_of"):
+            cursor = self._members.find(query).sort("room", ASCENDING)
+            return [_membership(document) async for document in cursor]
+
+    async def invite(self, invitation: Invitation) -> bool:
+        document = {
+            "_id": _key(invitation.room, invitation.user_id),
+            "room": invitation.room,
+            "user_id": invitation.user_id,
+            "by": invitation.by,
+            "by_name": invitation.by_name,
+            "created_at": invitation.created_at,
+        }
+        try:
+            async with self.guard("invite"):
+                await self._invitations.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def take_invitation(self, room: str, user_id: str) -> Invitation | None:
+        async with self.guard("take_invitation"):
+            document = await self._invitations.find_one_and_delete({"_id": _key(room, user_id)})
+        return None if document is None else _invitation(document)
+
+    async def invitations_for(self, user_id: str) -> list[Invitation]:
+        async with self.guard("invitations_for"):
+            cursor = self._invitations.find({"user_id": user_id}).sort(
+                [("created_at", ASCENDING), ("room", ASCENDING)]
+            )
+            return [_invitation(document) async for document in cursor]
+
+    async def forget_user(self, user_id: str) -> None:
+        async with self.guard("forget_user"):
+            await self._members.delete_many({"user_id": user_id})
+            await self._invitations.delete_many({"$or": [{"user_id": user_id}, {"by": user_id}]})
+
+
+def _key(room: str, user_id: str) -> str:
+    return f"{room} {user_id}"
+
+
+def _membership(document: Mapping[str, Any]) -> Membership:
+    return Membership(document["room"], document["user_id"], document["role"], document["since"])
+
+
+def _invitation(document: Mapping[str, Any]) -> Invitation:
+    return Invitation(
+        document["room"], document["user_id"], document["by"], document["by_name"], document["created_at"]
+    )

@@ -1,0 +1,107 @@
+"""A :class:`~chatio.store.Store` that keeps message text encrypted at rest (``CHATIO_MESSAGE_KEY``).
+
+It wraps the configured store: ``append`` seals the text before the inner store sees it, and every
+message read back is opened again, so the rest of chatio only ever handles plain text. Users and rooms
+pass through untouched.
+
+What it costs (README, "Security"):
+
+* **Server-side search.** The database holds ciphertext, so it cannot find words in it: ``search``
+  finds only messages stored before encryption was turned on (results are re-checked against the
+  decrypted text, so ciphertext never matches by accident).
+* **Space and CPU.** About 4/3 of the text plus 45 bytes per message; AES-GCM costs microseconds.
+* **Keys are now data.** Losing every key that sealed a message loses that message. A message that does
+  not decrypt (unknown key id, damaged, moved to another room) is returned with :data:`UNREADABLE` as its
+  text and logged, rather than failing the whole page it is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from chatio.crypto import CipherError, MessageCipher
+from chatio.store import Counts, Draft, Message, Page, Room, Store, User, search_terms, words
+
+log = logging.getLogger(__name__)
+
+UNREADABLE: Final = "[this message cannot be decrypted]"
+#: How many more candidates ``search`` asks the inner store for, to make up for filtered ones.
+_SEARCH_OVERFETCH: Final = 4
+
+
+def _context(room: str, user_id: str) -> bytes:
+    return f"{room}\x00{user_id}".encode()
+
+
+class EncryptingStore:
+    """``inner`` with message text sealed by ``cipher``; see the module docstring."""
+
+    def __init__(self, inner: Store, cipher: MessageCipher) -> None:
+        self.inner = inner
+        self._cipher = cipher
+
+    def _open(self, message: Message) -> Message:
+        try:
+            text = self._cipher.open(message.text, _context(message.room, message.user_id))
+        except CipherError as exc:
+            log.error("message %s in room %r: %s", message.id, message.room, exc)
+            text = UNREADABLE
+        return message if text is message.text else dataclasses.replace(message, text=text)
+
+    async def append(self, draft: Draft) -> Message:
+        sealed = self._cipher.seal(draft.text, _context(draft.room, draft.user_id))
+        return self._open(await self.inner.append(dataclasses.replace(draft, text=sealed)))
+
+    async def page(
+        self, room: str, *, before: int | None = None, after: int | None = None, limit: int
+    ) -> Page:
+        page = await self.inner.page(room, before=before, after=after, limit=limit)
+        return Page([self._open(message) for message in page.messages], page.has_more)
+
+    async def search(
+        self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
+    ) -> list[Message]:
+        terms = search_terms(query)
+        if not terms or limit <= 0:
+            return []
+        found = await self.inner.search(query, rooms=rooms, limit=(skip + limit) * _SEARCH_OVERFETCH)
+        opened = [self._open(message) for message in found]
+        matching = [m for m in opened if set(terms) <= set(words(m.text))]
+        return matching[skip : skip + limit]
+
+    # --- everything else passes through -----------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def create_user(
+        self, username: str, display_name: str, email: str | None = None, *, guest: bool = False
+    ) -> User:
+        return await self.inner.create_user(username, display_name, email, guest=guest)
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self.inner.get_user(user_id)
+
+    async def find_user(self, username: str) -> User | None:
+        return await self.inner.find_user(username)
+
+    async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
+        return await self.inner.create_room(room_id, name, public=public, owner=owner)
+
+    async def get_room(self, room_id: str) -> Room | None:
+        return await self.inner.get_room(room_id)
+
+    async def public_rooms(self, *, limit: int, after: str | None = None) -> list[Room]:
+        return await self.inner.public_rooms(limit=limit, after=after)
+
+    async def counts(self) -> Counts:
+        return await self.inner.counts()
