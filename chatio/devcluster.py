@@ -209,6 +209,8 @@ class Supervisor:
                 # HAProxy sees /readyz fail within ~2 s (fall 2, inter 1s): keep answering until then.
                 "CHATIO_DRAIN_DELAY_SECONDS": env.get("CHATIO_DRAIN_DELAY_SECONDS", "2.5"),
                 "CHATIO_PRESENCE_HEARTBEAT_SECONDS": env.get("CHATIO_PRESENCE_HEARTBEAT_SECONDS", "2"),
+                # HAProxy adds X-Forwarded-For, as the Ingress does in Kubernetes.
+                "CHATIO_TRUSTED_PROXY_HOPS": "1",
             }
         )
         return env
