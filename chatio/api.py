@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -44,25 +45,36 @@ def error_response(error: ChatError) -> web.Response:
     return web.json_response({"error": error.as_wire()}, status=status, headers=headers)
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Under /api, every failure is a JSON error body with a code, never an HTML page."""
-    if not request.path.startswith("/api/"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ChatError as exc:
-        return error_response(exc)
-    except Unavailable:
-        return error_response(ChatError(errors.UNAVAILABLE, "storage is unavailable, try again"))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = errors.NOT_FOUND if exc.status == 404 else f"http_{exc.status}"
-        return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
+def json_errors(handler: Handler) -> Handler:
+    """Wrap an /api handler: every failure becomes a JSON error body with a code, never an HTML page.
+
+    A wrapper per route rather than a middleware, so that nothing of it stays alive under the long-lived
+    Socket.IO requests (a middleware's frame lasts as long as the WebSocket it wraps).
+    """
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ChatError as exc:
+            return error_response(exc)
+        except Unavailable:
+            return error_response(ChatError(errors.UNAVAILABLE, "storage is unavailable, try again"))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = errors.NOT_FOUND if exc.status == 404 else f"http_{exc.status}"
+            return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
+
+    return guarded
+
+
+def guarded_routes(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """``routes`` with every handler wrapped by :func:`json_errors`."""
+    return [web.RouteDef(r.method, r.path, json_errors(r.handler), r.kwargs) for r in routes]
 
 
 async def json_body(request: web.Request) -> object:

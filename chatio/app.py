@@ -139,7 +139,8 @@ def create_app(
             manager=server.manager, presence=service.presence, outbox=outbox, store=store, health=health
         )
 
-    app = web.Application(middlewares=[api.json_errors, _page_headers])
+    app = web.Application()
+    app.on_response_prepare.append(_page_headers)
     app[SETTINGS] = settings
     app[SERVER] = server
     app[NAMESPACE] = namespace
@@ -157,8 +158,8 @@ def create_app(
     )
     server.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
-    app.add_routes(AccountsApi().routes())  # before ChatApi's, which end with the catch-all 404
-    app.add_routes(api.ChatApi().routes())
+    app.add_routes(api.guarded_routes(AccountsApi().routes()))  # before ChatApi's catch-all 404
+    app.add_routes(api.guarded_routes(api.ChatApi().routes()))
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/", settings.static_dir, follow_symlinks=False)
@@ -281,11 +282,9 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(request.app[SETTINGS].static_dir / "index.html")
 
 
-@web.middleware
-async def _page_headers(request: web.Request, handler: api.Handler) -> web.StreamResponse:
-    response = await handler(request)
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # A response signal, not a middleware: no frame of it lives as long as a WebSocket does.
     if not request.path.startswith(("/api/", "/socket.io/")):
         response.headers.setdefault("Content-Security-Policy", _PAGE_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response

@@ -11,11 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from aiohttp import web
 
-from chatio import transport
 from chatio.app import SERVER
 from chatio.config import Secret, Settings
 from chatio.gate import client_address
+from chatio.transport import server as transport_server
 from tests.accounts_helpers import call, fast_passwords, refusal, signed_up
 from tests.harness import Client, clients, connect, serving
 
@@ -197,7 +198,7 @@ async def test_a_slow_consumer_is_disconnected_and_memory_stays_bounded() -> Non
 
 
 async def test_a_consumer_that_never_reads_again_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "EVICT_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(transport_server, "EVICT_GRACE_SECONDS", 0.3)
     async with serving(slow_settings()) as server, aiohttp.ClientSession() as http:
         sender = await connect(server.url, "sender")
         await sender.join("r")
@@ -205,13 +206,17 @@ async def test_a_consumer_that_never_reads_again_is_cut_off(monkeypatch: pytest.
         try:
             await flood_until_evicted(server.app, sender)
             for _ in range(50):
-                if sum(not ws.closed for ws in server.app[SERVER].websockets) == 1:
+                if open_websockets(server.app) == 1:
                     break
                 await asyncio.sleep(0.05)
-            assert sum(not ws.closed for ws in server.app[SERVER].websockets) == 1, "the stalled socket stays"
+            assert open_websockets(server.app) == 1, "the stalled socket stays"
         finally:
             await slow.close()
             await sender.sio.disconnect()
+
+
+def open_websockets(app: web.Application) -> int:
+    return sum(not socket.chatio_ws._sock.closed for socket in app[SERVER].eio.sockets.values())
 
 
 async def read_until_closed(ws: aiohttp.ClientWebSocketResponse) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 from importlib.metadata import version
-from typing import Any
 
 import engineio
 import pytest
@@ -14,6 +13,8 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chatio import transport
 from chatio.config import Settings
+from chatio.transport import WebSocketSession
+from chatio.transport.frames import binary_frame
 from tests.harness import clients, connect, serving
 
 
@@ -25,13 +26,23 @@ def test_pinned_versions_are_installed() -> None:
 def test_internals_have_the_expected_shape() -> None:
     params = list(inspect.signature(socketio.AsyncServer._handle_event_internal).parameters)
     assert params == ["self", "server", "sid", "eio_sid", "data", "namespace", "id"]
-    socket_source = inspect.getsource(engineio.async_socket.AsyncSocket.poll)
-    assert "self.queue.task_done()" in socket_source
-    handler_source = inspect.getsource(engineio.async_socket.AsyncSocket._websocket_handler)
-    assert "await ws.send(pkt.encode())" in handler_source
-    assert "_async['websocket'](\n            self._websocket_handler" in inspect.getsource(
-        engineio.async_socket.AsyncSocket._upgrade_websocket
-    )
+    assert list(inspect.signature(socketio.AsyncServer._handle_eio_disconnect).parameters) == [
+        "self",
+        "eio_sid",
+        "reason",
+    ]
+    socket_source = inspect.getsource(engineio.async_socket.AsyncSocket)
+    # WebSocketSession overrides send/schedule_ping/close and relies on receive() for every packet type.
+    for needle in [
+        "_async['websocket'](\n            self._websocket_handler",
+        "if pkt.packet_type == packet.PONG:\n            self.schedule_ping()",
+        "await self.close(wait=False, abort=True,",
+        "last_ping = self.last_ping",
+    ]:
+        assert needle in socket_source, needle
+    connect = inspect.getsource(engineio.async_server.AsyncServer._handle_connect)
+    assert "await s.send(pkt)" in connect and "s.schedule_ping()" in connect
+    assert "s.check_ping_timeout()" in inspect.getsource(engineio.async_server.AsyncServer._service_task)
     assert inspect.getsource(eio_aiohttp.WebSocket.__call__).count("WebSocketResponse(") == 1
     pubsub = inspect.getsource(socketio.async_pubsub_manager.AsyncPubSubManager._handle_emit)
     assert "await super().emit(" in pubsub
@@ -46,25 +57,26 @@ def test_text_frames_follow_rfc_6455() -> None:
     assert medium[:4] == b"\x81\x7e\x01\x2c" and len(medium) == 304
     large = transport.text_frame(b"x" * 70_000)
     assert large[:2] == b"\x81\x7f" and int.from_bytes(large[2:10], "big") == 70_000
+    assert binary_frame(b"\x00\x01") == b"\x82\x02\x00\x01"
 
 
 @pytest.fixture
-def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Record each fast-path decision as (Engine.IO sid, written directly); the real function still runs."""
-    decisions: list[tuple[str, bool]] = []
-    real = transport._write_direct
+def pushes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Record each frame a WebSocket session writes or backlogs (a spy: the real method still runs)."""
+    seen: list[tuple[str, bool]] = []
+    real = WebSocketSession.push
 
-    def spy(socket: Any, frame: bytes) -> bool:
-        decisions.append((socket.sid, real(socket, frame)))
-        return decisions[-1][1]
+    def spy(self: WebSocketSession, frame: bytes) -> bool:
+        seen.append((self.sid, self.backlog is None))
+        return real(self, frame)
 
-    monkeypatch.setattr(transport, "_write_direct", spy)
-    return decisions
+    monkeypatch.setattr(WebSocketSession, "push", spy)
+    return seen
 
 
 @pytest.mark.parametrize("transports", [("websocket",), ("polling",), ("polling", "websocket")])
 async def test_order_is_kept_per_connection(
-    direct_writes: list[tuple[str, bool]], transports: tuple[str, ...]
+    pushes: list[tuple[str, bool]], transports: tuple[str, ...]
 ) -> None:
     settings = Settings(pod_name="t", rate_limit_per_minute=100_000)
     async with serving(settings) as server, clients(server.url, "sender") as (sender,):
@@ -84,16 +96,15 @@ async def test_order_is_kept_per_connection(
         assert all(ack["ok"] for ack in results[1:])
         seqs = [(await receiver.expect("message"))["seq"] for _ in range(total)]
         assert seqs == sorted(seqs) == list(range(1, total + 1))
-        mine = [direct for sid, direct in direct_writes if sid == receiver.sio.eio.sid]
+        mine = [direct for sid, direct in pushes if sid == receiver.sio.eio.sid]
         await receiver.sio.disconnect()
-    assert len(mine) >= total
-    if transports == ("websocket",):
-        assert mine.count(True) >= total // 2, "the fast path was hardly used"
     if transports == ("polling",):
-        assert not any(mine), "long-polling must use the queue"
+        assert mine == [], "long-polling must use the Engine.IO queue"
+    else:
+        assert len(mine) >= total and mine.count(True) >= total // 2, "the fast path was hardly used"
 
 
-async def test_fast_path_off_still_delivers(direct_writes: list[tuple[str, bool]]) -> None:
+async def test_fast_path_off_still_delivers() -> None:
     async with (
         serving(Settings(pod_name="t", fast_broadcast=False)) as server,
         clients(server.url, "a", "b") as (a, b),
@@ -102,7 +113,6 @@ async def test_fast_path_off_still_delivers(direct_writes: list[tuple[str, bool]
         await b.join("r")
         await a.call("send_message", {"room": "r", "text": "slow path"})
         assert (await b.expect("message"))["text"] == "slow path"
-    assert direct_writes == []
 
 
 async def test_compression_is_off_unless_asked() -> None:
@@ -114,3 +124,34 @@ async def test_compression_is_off_unless_asked() -> None:
             async with aiohttp.ClientSession() as http, http.ws_connect(url, compress=15) as ws:
                 assert bool(ws.compress) is enabled
                 await ws.receive(timeout=5)
+
+
+async def test_websocket_sessions_ping_and_time_out_dead_clients() -> None:
+    """The shared pinger pings every session; a client that stops answering is closed by Engine.IO."""
+    settings = Settings(pod_name="t", ping_interval_seconds=1, ping_timeout_seconds=1)
+    async with serving(settings) as server:
+        import aiohttp
+
+        url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url) as alive,
+            http.ws_connect(url) as silent,
+        ):
+            for ws in (alive, silent):
+                opened = await ws.receive(timeout=5)
+                assert opened.data.startswith("0{")
+                await ws.send_str('40{"username":"u"}')
+                assert (await ws.receive(timeout=5)).data.startswith("40")
+            pings = 0
+            for _ in range(3):
+                frame = await alive.receive(timeout=5)
+                if frame.data == "2":
+                    pings += 1
+                    await alive.send_str("3")
+            assert pings >= 2
+            ended = await silent.receive(timeout=10)
+            while ended.type is aiohttp.WSMsgType.TEXT:  # its pings and the CLOSE packet
+                ended = await silent.receive(timeout=10)
+            assert ended.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert not alive.closed

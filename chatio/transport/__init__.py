@@ -1,0 +1,40 @@
+"""The one package that touches python-socketio's and python-engineio's internals.
+
+Both packages are pinned exactly in pyproject.toml because of what this package relies on, and
+``tests/test_transport.py`` pins each assumption so that an upgrade that breaks one fails loudly:
+
+* ``AsyncServer._handle_event_internal(server, sid, eio_sid, data, namespace, id)`` is wrapped to record
+  whether the client asked for an acknowledgement (``ACK_REQUESTED``), so that a failed command without one
+  can still be reported (``command_error``);
+* ``AsyncServer._handle_eio_disconnect``, ``_send_packet`` and ``_send_eio_packet`` are extended: a pending
+  long-poll is released when its session ends, and every packet bound for a long-polling socket passes the
+  slow-consumer bound (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``);
+* ``engineio.AsyncServer._async['websocket']`` (the aiohttp WebSocket wrapper) is replaced per server, so
+  that per-message deflate is negotiated only when ``CHATIO_WEBSOCKET_COMPRESSION`` is on, and so that
+  every WebSocket is served by a lean :class:`~chatio.transport.session.WebSocketSession` (one task per
+  connection, frames written directly, one pinger per server) instead of Engine.IO's reader, writer and
+  ping tasks and queue;
+* ``AsyncManager.emit`` is the broadcast fast path (:mod:`chatio.transport.broadcast`), also for local
+  delivery under ``AsyncRedisManager`` through the method resolution order.
+
+Modules: :mod:`~chatio.transport.server` (``ChatServer``), :mod:`~chatio.transport.session` (WebSocket
+sessions, the pinger), :mod:`~chatio.transport.broadcast` (the managers), :mod:`~chatio.transport.frames`.
+"""
+
+from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
+from chatio.transport.frames import text_frame
+from chatio.transport.server import ACK_REQUESTED, EVICT_GRACE_SECONDS, ChatServer, JsonCodec
+from chatio.transport.session import DIRECT_BUFFER_LIMIT, WebSocketSession
+
+__all__ = [
+    "ACK_REQUESTED",
+    "DIRECT_BUFFER_LIMIT",
+    "EVICT_GRACE_SECONDS",
+    "ChatServer",
+    "DeliveryListener",
+    "FastManager",
+    "FastRedisManager",
+    "JsonCodec",
+    "WebSocketSession",
+    "text_frame",
+]

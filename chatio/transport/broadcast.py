@@ -1,0 +1,106 @@
+"""The broadcast fast path: one encoding, one finished frame, written to every recipient.
+
+python-socketio delivers a room emit by creating one asyncio task per recipient, which puts the packet on
+the Engine.IO socket's queue, which wakes a writer task that encodes the packet again and arms a timer for
+its next poll: about 70 us of Python per delivery. :class:`FastManager` encodes the packet once (orjson),
+builds the WebSocket text frame once, and hands those same bytes to every recipient: a
+:class:`~chatio.transport.session.WebSocketSession` writes them at once (or after its own backlog, so the
+connection's order holds); a long-polling socket gets the packet on its Engine.IO queue, in order, still
+without a task per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from chatio.transport.frames import text_frame
+from chatio.transport.session import WebSocketSession
+
+DeliveryListener = Callable[[str, int], None]
+
+
+class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base class
+    """The in-process manager with the fast path; also the local-delivery half of :class:`FastRedisManager`.
+
+    ``on_delivered(event, count)`` is told how many sockets on this process each emit reached.
+    """
+
+    def __init__(self, *, fast: bool = True, on_delivered: DeliveryListener | None = None) -> None:
+        super().__init__()
+        self.fast = fast
+        self.on_delivered = on_delivered
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        room = to or room
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        if not self.fast or callback is not None or namespace != "/" or namespace not in self.rooms:
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
+            self._count(
+                event, sum(1 for sid, _eio in self.get_participants(namespace, room) if sid not in skip)
+            )
+            return
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        try:
+            encoded = orjson.dumps([event, *args])
+        except TypeError:  # binary attachments and the like: python-socketio knows how
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
+            return
+        # Engine.IO MESSAGE (4) carrying a Socket.IO EVENT (2) for the default namespace.
+        frame = text_frame(b"42" + encoded)
+        queued: eio_packet.Packet | None = None
+        server = self.server
+        sockets = server.eio.sockets
+        delivered = 0
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed or socket.closing:
+                continue
+            if type(socket) is WebSocketSession:
+                delivered += socket.push(frame)
+                continue
+            if server.overflowing(eio_sid, socket):
+                continue
+            if queued is None:
+                queued = eio_packet.Packet(eio_packet.MESSAGE, f"{sio_packet.EVENT}{encoded.decode()}")
+            socket.queue.put_nowait(queued)
+            delivered += 1
+        self._count(event, delivered)
+
+    def _count(self, event: str, delivered: int) -> None:
+        if self.on_delivered is not None and delivered:
+            self.on_delivered(event, delivered)
+
+
+class FastRedisManager(socketio.AsyncRedisManager, FastManager):  # type: ignore[misc]  # untyped base
+    """``AsyncRedisManager`` whose local delivery (``super().emit`` in its listener) is the fast path.
+
+    The method resolution order puts :class:`FastManager` between ``AsyncPubSubManager`` and
+    ``AsyncManager``, so messages from Redis reach local sockets through :meth:`FastManager.emit`.
+    """
+
+    def __init__(
+        self, url: str, *, fast: bool = True, on_delivered: DeliveryListener | None = None, **kwargs: Any
+    ) -> None:
+        socketio.AsyncRedisManager.__init__(self, url, **kwargs)
+        self.fast = fast
+        self.on_delivered = on_delivered

@@ -1,0 +1,168 @@
+"""``ChatServer``: python-socketio's ``AsyncServer`` with chatio's hooks into its internals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import Any, Final
+
+import orjson
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from chatio.transport.frames import text_frame
+from chatio.transport.session import OverflowListener, Pinger, WebSocketSession, websocket_class
+
+ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack_requested", default=True)
+
+#: How long an evicted socket gets to read its notice before its TCP connection is aborted.
+EVICT_GRACE_SECONDS: Final = 5.0
+
+
+class JsonCodec:
+    """orjson behind the ``dumps``/``loads`` interface python-socketio and python-engineio expect."""
+
+    @staticmethod
+    def dumps(obj: Any, **_kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_kwargs: Any) -> Any:
+        return orjson.loads(text)
+
+
+class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base class
+    """python-socketio's server with the hooks described in the package docstring."""
+
+    def __init__(self, *, websocket_compression: bool, **kwargs: Any) -> None:
+        super().__init__(json=JsonCodec, **kwargs)
+        #: Packets a socket may have waiting (0: no bound) and who hears of one that reaches it.
+        self.max_queue = 0
+        self.on_overflow: OverflowListener | None = None
+        self.pinger = Pinger(self.eio.ping_interval)
+        drivers = dict(self.eio._async)
+        drivers["websocket"] = websocket_class(
+            compress=websocket_compression,
+            pinger=self.pinger,
+            max_backlog=lambda: self.max_queue,
+            on_overflow=lambda: self.on_overflow,
+        )
+        self.eio._async = drivers
+
+    # --- the slow-consumer bound for sockets on Engine.IO's queue (long-polling) --------------------------
+
+    def overflowing(self, eio_sid: str, socket: Any) -> bool:
+        """True when a queued ``socket`` has ``max_queue`` packets waiting: drop the packet.
+
+        ``on_overflow`` is told once per socket. WebSocket sessions apply the same bound to their backlog.
+        """
+        if not self.max_queue or socket.queue.qsize() < self.max_queue:
+            return False
+        if not getattr(socket, "chatio_overflowed", False):
+            socket.chatio_overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow(eio_sid)
+        return True
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.overflowing(eio_sid, socket):
+            return
+        await super()._send_packet(eio_sid, pkt)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.overflowing(eio_sid, socket):
+            return
+        await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    async def evict(self, eio_sid: str, event: str, data: Any, *, grace_seconds: float | None = None) -> None:
+        """Drop what waits for the socket, send it ``event`` and close it (its client may reconnect).
+
+        The socket's Socket.IO disconnect handlers run as for any closed transport. A client that does not
+        read the notice within ``grace_seconds`` has its TCP connection aborted.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        encoded = f"{sio_packet.EVENT}{orjson.dumps([event, data]).decode()}"
+        if isinstance(socket, WebSocketSession):
+            socket.drop_backlog()
+            socket.push(text_frame(f"{eio_packet.MESSAGE}{encoded}".encode()))
+        else:
+            while not socket.queue.empty():
+                socket.queue.get_nowait()
+                socket.queue.task_done()
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, encoded))
+        await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        if not isinstance(socket, WebSocketSession):
+            socket.queue.put_nowait(None)  # a long-poll gets the notice, or the ping timeout ends it
+            return
+        wire = socket.wire
+        grace = EVICT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        deadline = asyncio.get_running_loop().time() + grace
+        while not wire.is_closing():
+            if asyncio.get_running_loop().time() >= deadline:
+                wire.abort()
+                return
+            await asyncio.sleep(0.1)
+
+    # --- acks, disconnects and shutdown -------------------------------------------------------------------
+
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
+    ) -> None:
+        token = ACK_REQUESTED.set(id is not None)
+        try:
+            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        finally:
+            ACK_REQUESTED.reset(token)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        await super()._handle_eio_disconnect(eio_sid, reason)
+        # Engine.IO does not answer a pending long-poll when the client closes the session, so the
+        # request would hang until the ping window ends; an end-of-queue marker releases it now.
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and not isinstance(socket, WebSocketSession) and not socket.upgraded:
+            socket.queue.put_nowait(None)
+
+    async def close_transports(self, grace_seconds: float = 1.0) -> None:
+        """End every Engine.IO session and close its WebSocket (1001, going away).
+
+        What is already on its way (a ``server_shutdown`` notice, say) gets up to ``grace_seconds`` to reach
+        its clients. Engine.IO's own ``disconnect()`` would instead wait until each client has read its
+        CLOSE packet, which a vanished long-polling client never does. Clients see a transport close, not
+        a server-side namespace disconnect, so socket.io clients reconnect by themselves.
+        """
+        self.pinger.stop()
+        sockets = [socket for socket in self.eio.sockets.values() if not socket.closed]
+        for socket in sockets:
+            await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while any(_still_sending(socket) for socket in sockets):
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+        for socket in sockets:
+            self.eio.sockets.pop(socket.sid, None)
+        # Sessions close their WebSocket themselves; this is for one caught mid-upgrade.
+        websockets = [
+            socket.chatio_ws._sock
+            for socket in sockets
+            if not isinstance(socket, WebSocketSession)
+            and getattr(socket, "chatio_ws", None) is not None
+            and not socket.chatio_ws._sock.closed
+        ]
+        if websockets:
+            await asyncio.gather(
+                *(ws.close(code=1001, message=b"server shutdown") for ws in websockets),
+                return_exceptions=True,
+            )
+
+
+def _still_sending(socket: Any) -> bool:
+    """True while a socket has packets waiting that its client can still receive."""
+    if isinstance(socket, WebSocketSession):
+        return socket.sending
+    return bool(socket.queue._unfinished_tasks)
