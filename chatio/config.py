@@ -235,7 +235,11 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "shutdown_timeout_seconds": ("SHUTDOWN_TIMEOUT_SECONDS", _number(0.1, 600), "Bound on shutdown."),
     "mongodb_uri": ("MONGODB_URI", _url("mongodb", "mongodb+srv"), "MongoDB URI; unset: in-memory store."),
     "mongodb_database": ("MONGODB_DATABASE", _text, "MongoDB database name."),
-    "mongodb_write_concern": ("MONGODB_WRITE_CONCERN", _choice("majority", "1", "0"), "Write concern w."),
+    "mongodb_write_concern": (
+        "MONGODB_WRITE_CONCERN",
+        _choice("majority", "1"),
+        "Write concern w: majority or 1 (0 is refused: an ack must mean stored).",
+    ),
     "store_timeout_seconds": ("STORE_TIMEOUT_SECONDS", _number(0.05, 60), "Store operations time out."),
     "group_commit_max_wait_ms": ("GROUP_COMMIT_MAX_WAIT_MS", _number(0, 1000), "Group commit wait."),
     "group_commit_max_batch": ("GROUP_COMMIT_MAX_BATCH", _integer(1, 100_000), "Group commit batch size."),

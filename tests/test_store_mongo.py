@@ -164,16 +164,42 @@ async def test_two_processes_on_one_room_share_a_gap_free_seq(
     assert min(acked[0]) < max(acked[1]) and min(acked[1]) < max(acked[0])
 
 
-async def test_a_failed_insert_leaves_no_gap(mongod_factory: MongodFactory) -> None:
+async def test_failed_inserts_leave_no_gap_and_a_retry_is_safe(mongod_factory: MongodFactory) -> None:
     mongod = mongod_factory(test_commands=True)
     async with opened(mongod.uri, "chat", timeout_seconds=1.0) as store:
         assert [(await store.append(draft(n))).seq for n in range(2)] == [1, 2]
-        fail_point(mongod, {"times": 1}, errorCode=8)  # UnknownError: not retryable
+        fail_point(mongod, {"times": 1}, errorCode=8)  # UnknownError: nothing written, not retryable
         with pytest.raises(Unavailable):
             await store.append(draft(2))
-        assert [(await store.append(draft(n))).seq for n in range(3, 5)] == [3, 4]
+        assert (await store.append(draft(3))).seq == 3
+        # Written, but the write concern failed: the caller must not hear "stored"...
+        fail_point(mongod, {"times": 1}, writeConcernError={"code": 64, "errmsg": "injected"})
+        with pytest.raises(Unavailable):
+            await store.append(draft(4, cid="unsure"))
+        # ...and its retry finds the message that did land, instead of storing it twice.
+        retried = await store.append(draft(4, cid="unsure"))
+        assert retried.seq == 4
+        assert (await store.append(draft(5))).seq == 5
         page = await store.page("r1", limit=10)
-    assert [message.text for message in page.messages] == ["message 0", "message 1", "message 3", "message 4"]
+    assert [message.text for message in page.messages] == [f"message {n}" for n in (0, 1, 3, 4, 5)]
+
+
+async def test_the_writer_survives_a_defect_and_says_so(
+    mongodb_uri: str, mongodb_database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with opened(mongodb_uri, mongodb_database) as store:
+        writer = store._writer
+        documents = writer._documents
+
+        def broken_once(batch: Any) -> Any:
+            monkeypatch.setattr(writer, "_documents", documents)
+            raise RuntimeError("injected defect")
+
+        monkeypatch.setattr(writer, "_documents", broken_once)
+        with pytest.raises(Unavailable, match="injected defect"):
+            await store.append(draft(0))
+        assert (await store.append(draft(1))).seq == 1
+    assert "group commit failed unexpectedly" in caplog.text
 
 
 # --- group commit and idempotency -----------------------------------------------------------------------

@@ -4,18 +4,26 @@ Seq
     A room's next ``seq`` is one more than the highest ``seq`` stored in that room; the unique index on
     ``(room, seq)`` arbitrates between writers (other processes, other stores). There is no counter
     document, so nothing can be reserved and then lost: a ``seq`` exists only as part of a stored message.
-    Each batch is one ordered ``insert_many``; the server stops at the first failing document, so every
-    stored document's predecessor in its room is either in the same ordered write before it or was already
-    stored when it was read. Messages are never deleted, hence every room's seqs are exactly ``1..max``.
-    (A rollback after failover cannot punch a hole either: the oplog is one sequence, so a message whose
-    predecessor rolls back rolls back too, and a majority-acked write has no un-acked writes before it.)
+    A batch is written with ordered ``insert_many``; the server stops at the first failing document, so
+    every stored document's predecessor in its room is either before it in the same ordered write or was
+    already stored when it was read. Messages are never deleted, hence a room's seqs are exactly
+    ``1..max``, and readers never see a hole, not even briefly: a seq is written only once its predecessor
+    is visible. (A failover cannot punch one either: the oplog is a single sequence, so when a message
+    rolls back every later one does too, and a majority-acknowledged message has majority-committed
+    predecessors.)
 
     The writer keeps the last stored seq per room in memory, so the common case costs no read. When
     another writer got there first, the insert fails with a duplicate ``(room, seq)``; the writer re-reads
-    that room's highest seq, renumbers what is left of the batch and inserts again. A counter collection
-    (``$inc`` reserving a block) was rejected: it costs a second durable write per batch, and a block
-    whose insert then fails or times out becomes a permanent gap unless a transaction wraps both writes,
-    which under cross-process contention on one room aborts with write conflicts instead of queueing.
+    that room's highest seq, renumbers what is left of the batch and inserts again. From then on the room
+    counts as contended: its seq is read before each insert, and its messages go in an insert of their own
+    beside the rest of the batch (so that one busy room does not stall the others), until a read shows
+    that nobody else wrote to it since our last insert.
+
+    Rejected: a counter collection (``$inc`` reserving a block per batch). It costs a second durable write
+    per batch; a block whose insert fails or times out, or whose process dies, is a permanent gap; and while
+    one writer's block is in flight another's later block can already be visible, so a reader paging by
+    seq skips messages that appear afterwards. A transaction around counter and insert closes the gaps,
+    but under cross-process contention on one room it aborts with write conflicts instead of queueing.
 
 Group commit
     :meth:`GroupCommit.submit` queues a draft; one writer task takes up to ``max_batch`` queued drafts
@@ -249,6 +257,8 @@ class GroupCommit:
     async def _commit(self, batch: list[_Request]) -> None:
         while len(self._last_seq) > SEQ_MEMORY:
             del self._last_seq[next(iter(self._last_seq))]  # the first remembered goes first
+        if len(self._contended) > SEQ_MEMORY:
+            self._contended.clear()  # rooms that went quiet without a batch to notice
         pending = self._documents(batch)
         try:
             with pymongo.timeout(self._timeout):
