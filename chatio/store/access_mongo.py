@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 from chatio.store import now_ms
 from chatio.store.access import Invitation, Membership
@@ -40,11 +39,9 @@ class MongoAccessStore(MongoCollections):
         timeout_seconds: float = 2.0,
         write_concern: str = "majority",
     ) -> None:
-        super().__init__(client, database, timeout_seconds=timeout_seconds)
-        w: int | str = "majority" if write_concern == "majority" else max(1, int(write_concern))
-        concern = WriteConcern(w=w)
-        self._members = self.db.get_collection("room_members", write_concern=concern)
-        self._invitations = self.db.get_collection("invitations", write_concern=concern)
+        super().__init__(client, database, timeout_seconds=timeout_seconds, write_concern_name=write_concern)
+        self._members = self.db.get_collection("room_members")
+        self._invitations = self.db.get_collection("invitations")
 
     async def start(self) -> None:
         async with self.guard("index creation"):

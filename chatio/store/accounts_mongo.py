@@ -20,7 +20,6 @@ from typing import Any, Final
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 from chatio.store import Conflict, now_ms
 from chatio.store.accounts import Account, Redeemed, Redemption, RefreshToken
@@ -42,12 +41,10 @@ class MongoAccountStore(MongoCollections):
         timeout_seconds: float = 2.0,
         write_concern: str = "majority",
     ) -> None:
-        super().__init__(client, database, timeout_seconds=timeout_seconds)
-        w: int | str = "majority" if write_concern == "majority" else max(1, int(write_concern))
-        concern = WriteConcern(w=w)
-        self._accounts = self.db.get_collection("accounts", write_concern=concern)
-        self._deleted = self.db.get_collection("deleted_users", write_concern=concern)
-        self._tokens = self.db.get_collection("refresh_tokens", write_concern=concern)
+        super().__init__(client, database, timeout_seconds=timeout_seconds, write_concern_name=write_concern)
+        self._accounts = self.db.get_collection("accounts")
+        self._deleted = self.db.get_collection("deleted_users")
+        self._tokens = self.db.get_collection("refresh_tokens")
 
     async def start(self) -> None:
         async with self.guard("index creation"):

@@ -21,16 +21,13 @@ without acknowledgements the store cannot know what it stored, nor recognise a r
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import pymongo
-from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
+from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
-from pymongo.write_concern import WriteConcern
 
 from chatio.config import PREFIX, ConfigError, Settings
 from chatio.store import (
@@ -46,16 +43,13 @@ from chatio.store import (
     now_ms,
     search_terms,
 )
+from chatio.store.mongo_base import guarded, mongo_client
+from chatio.store.mongo_base import write_concern as write_concern_for
 from chatio.store.mongo_messages import (
-    Document,
     GroupCommit,
     WriterStats,
     message_from_document,
-    unavailable,
 )
-
-# The asyncio deadline fires this much after pymongo's own, only if the driver failed to give up.
-_BACKSTOP_SECONDS: Final = 0.25
 
 MESSAGE_INDEXES: Final = [
     IndexModel([("room", ASCENDING), ("seq", ASCENDING)], name="room_seq", unique=True),
@@ -95,20 +89,10 @@ class MongoStore:
         group_commit_max_batch: int = 500,
         event_listeners: Sequence[CommandListener] = (),
     ) -> None:
-        if write_concern not in ("majority", "1"):
-            raise ValueError(f"write concern {write_concern!r}: MongoStore needs 'majority' or '1'")
-        w: int | str = "majority" if write_concern == "majority" else 1
-        timeout_ms = max(1, round(timeout_seconds * 1000))
+        concern = write_concern_for(write_concern)
         self._timeout = timeout_seconds
-        self._client: AsyncMongoClient[Document] = AsyncMongoClient(
-            uri,
-            appname="chatio",
-            timeoutMS=timeout_ms,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            event_listeners=list(event_listeners),
-        )
-        db = self._client.get_database(database, write_concern=WriteConcern(w=w))
+        self._client = mongo_client(uri, timeout_seconds=timeout_seconds, event_listeners=event_listeners)
+        db = self._client.get_database(database, write_concern=concern)
         self._users = db.get_collection("users")
         self._rooms = db.get_collection("rooms")
         self._messages = db.get_collection("messages")
@@ -117,7 +101,7 @@ class MongoStore:
             timeout=timeout_seconds,
             max_wait=group_commit_max_wait_ms / 1000,
             max_batch=group_commit_max_batch,
-            majority=w == "majority",
+            majority=concern.document.get("w") == "majority",
         )
         self._started = False
 
@@ -145,17 +129,9 @@ class MongoStore:
         """What the group commit writer did so far (batches, conflicts with other writers, repeats)."""
         return self._writer.stats
 
-    @contextlib.asynccontextmanager
-    async def _guard(self, what: str) -> AsyncIterator[None]:
+    def _guard(self, what: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Bound the block by the store timeout and turn driver errors into ``Unavailable``."""
-        try:
-            async with asyncio.timeout(self._timeout + _BACKSTOP_SECONDS):
-                with pymongo.timeout(self._timeout):
-                    yield
-        except (PyMongoError, TimeoutError) as exc:
-            if isinstance(exc, DuplicateKeyError):
-                raise
-            raise unavailable(what, exc) from exc
+        return guarded(what, self._timeout)
 
     async def start(self) -> None:
         async with self._guard("index creation"):

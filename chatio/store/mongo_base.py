@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.monitoring import CommandListener
+from pymongo.write_concern import WriteConcern
 
-from chatio.store import Unavailable
+from chatio.store.mongo_messages import unavailable
 
 Document = dict[str, Any]
 
 _BACKSTOP_SECONDS: Final = 0.25
 
 
-def mongo_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[Document]:
+def mongo_client(
+    uri: str, *, timeout_seconds: float, event_listeners: Sequence[CommandListener] = ()
+) -> AsyncMongoClient[Document]:
     """A client with chatio's timeouts: every operation, server selection and connecting."""
     timeout_ms = max(1, round(timeout_seconds * 1000))
     return AsyncMongoClient(
@@ -30,31 +34,50 @@ def mongo_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[Docume
         timeoutMS=timeout_ms,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        event_listeners=list(event_listeners),
     )
+
+
+def write_concern(name: str) -> WriteConcern:
+    """``majority`` or ``1``: every chatio write is acknowledged before it is reported as stored."""
+    if name not in ("majority", "1"):
+        raise ValueError(f"write concern {name!r}: chatio needs 'majority' or '1'")
+    return WriteConcern(w="majority" if name == "majority" else 1)
+
+
+@contextlib.asynccontextmanager
+async def guarded(what: str, timeout_seconds: float) -> AsyncIterator[None]:
+    """Bound the block by the store timeout; driver errors (but duplicate keys) become Unavailable."""
+    try:
+        async with asyncio.timeout(timeout_seconds + _BACKSTOP_SECONDS):
+            with pymongo.timeout(timeout_seconds):
+                yield
+    except (PyMongoError, TimeoutError) as exc:
+        if isinstance(exc, DuplicateKeyError):
+            raise
+        raise unavailable(what, exc) from exc
 
 
 class MongoCollections:
     """Base class: ``self.db`` and :meth:`guard`. The client is not closed here: its owner closes it."""
 
-    def __init__(self, client: AsyncMongoClient[Document], database: str, *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        database: str,
+        *,
+        timeout_seconds: float,
+        write_concern_name: str = "majority",
+    ) -> None:
         self.client = client
-        self.db: AsyncDatabase[Document] = client.get_database(database)
+        self.db: AsyncDatabase[Document] = client.get_database(
+            database, write_concern=write_concern(write_concern_name)
+        )
         self._timeout = timeout_seconds
 
-    @contextlib.asynccontextmanager
-    async def guard(self, what: str) -> AsyncIterator[None]:
-        """Bound the block by the store timeout; driver errors (but duplicate keys) become Unavailable."""
-        try:
-            async with asyncio.timeout(self._timeout + _BACKSTOP_SECONDS):
-                with pymongo.timeout(self._timeout):
-                    yield
-        except (PyMongoError, TimeoutError) as exc:
-            if isinstance(exc, DuplicateKeyError):
-                raise
-            reason = (
-                "timed out" if isinstance(exc, TimeoutError) or getattr(exc, "timeout", False) else "failed"
-            )
-            raise Unavailable(f"MongoDB {what} {reason}: {type(exc).__name__}: {exc}") from exc
+    def guard(self, what: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """:func:`guarded` with this store's timeout."""
+        return guarded(what, self._timeout)
 
     async def start(self) -> None:
         return None
