@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from chatio.devservices import MongodProcess, RedisProcess, ServiceError
+from chatio.devservices import MongodProcess, RedisProcess, ServiceError, terminate
 
 TEMPLATE: Final = Path(__file__).with_name("haproxy.cfg.template")
 READY_TIMEOUT_SECONDS: Final = 60.0
@@ -102,7 +102,7 @@ class Balancer:
         _wait_port(self.port, time.monotonic() + timeout, lambda: process.poll() is None, "haproxy")
 
     def stop(self, timeout: float = 10.0) -> None:
-        _terminate(self.process, timeout)
+        terminate(self.process, timeout)
 
 
 class Pod:
@@ -139,18 +139,7 @@ class Pod:
             time.sleep(0.1)
 
     def stop(self, timeout: float = 20.0) -> None:
-        _terminate(self.process, timeout)
-
-
-def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        terminate(self.process, timeout)
 
 
 def _http_ok(url: str) -> bool:

@@ -34,6 +34,18 @@ class ServiceError(RuntimeError):
     """A local server could not be found, started or reached; the message says which and why."""
 
 
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Stop ``process`` by its PID: SIGTERM, then SIGKILL if it outlives ``timeout`` seconds; reap it."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -105,15 +117,7 @@ class _Process:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. A clean shutdown keeps the data."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(self._process, timeout)
 
     def kill(self) -> None:
         """SIGKILL and reap: a crash, as far as the server can tell."""
