@@ -267,9 +267,11 @@ class ChatService:
         return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
 
     async def _store_call(self, call: Awaitable[T]) -> T:
-        # The store enforces its own deadline; this is the backstop so that no ack can hang.
+        # The store enforces its own deadline; this is the backstop so that no ack can hang. A timeout
+        # scope rather than wait_for: no task per call on the hot path.
         try:
-            return await asyncio.wait_for(call, self.settings.store_timeout_seconds + 1.0)
+            async with asyncio.timeout(self.settings.store_timeout_seconds + 1.0):
+                return await call
         except (Unavailable, TimeoutError) as exc:
             raise ChatError(errors.UNAVAILABLE, "storage is unavailable, try again") from exc
 
