@@ -48,8 +48,12 @@ def readiness(server: ServerProcess) -> int:
         return error.code
 
 
-async def send_until_stopped(client: Client, room: str, tag: str, acked: list[dict[str, Any]]) -> None:
-    """Send with acks until one fails (the server died); keep every acknowledged message."""
+async def send_until_stopped(
+    client: Client, room: str, tag: str, acked: list[dict[str, Any]], enough: asyncio.Event
+) -> None:
+    """Send with acks until one fails (the server died); keep every acknowledged message.
+
+    ``enough`` is set once 300 messages are acknowledged in all."""
     for number in range(100_000):
         try:
             ack = await client.sio.call("send_message", {"room": room, "text": f"{tag} {number}"}, timeout=3)
@@ -58,6 +62,8 @@ async def send_until_stopped(client: Client, room: str, tag: str, acked: list[di
         if not ack["ok"]:
             return
         acked.append(ack["message"])
+        if len(acked) >= 300:
+            enough.set()
 
 
 async def test_every_acknowledged_message_survives_kill_9_and_a_restart(
@@ -69,9 +75,11 @@ async def test_every_acknowledged_message_survives_kill_9_and_a_restart(
         senders = [await connect(server.url, f"sender{n}") for n in range(4)]
         for sender in senders:
             await sender.join("durable")
-        running = [asyncio.create_task(send_until_stopped(s, "durable", s.sio.sid, acked)) for s in senders]
-        while len(acked) < 300:
-            await asyncio.sleep(0.01)
+        enough = asyncio.Event()
+        running = [
+            asyncio.create_task(send_until_stopped(s, "durable", s.sio.sid, acked, enough)) for s in senders
+        ]
+        await asyncio.wait_for(enough.wait(), 30)
         os.kill(server.pid, signal.SIGKILL)  # mid-stream: sends are in flight
         await asyncio.wait_for(asyncio.gather(*running), 15)
         for sender in senders:
