@@ -55,6 +55,10 @@ class DirectRoom:
     peer: User
 
 
+#: Public rooms a search without ``room`` looks through (the first ones by id); name a room to go further.
+READABLE_PUBLIC_MAX: Final = 1000
+
+
 class RoomAccess:
     """See the module docstring. Every coroutine raises :class:`ChatError` for a refused request."""
 
@@ -96,6 +100,21 @@ class RoomAccess:
             raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")
         await self.admit(identity, room_id, room)
         return room
+
+    async def readable_rooms(self, identity: Identity) -> list[str]:
+        """Every room whose history ``identity`` may read: public rooms (up to ``READABLE_PUBLIC_MAX``,
+        by id), rooms where the user has a role, and the user's direct-message rooms."""
+        readable: set[str] = set()
+        after: str | None = None
+        while len(readable) < READABLE_PUBLIC_MAX:
+            rooms = await self.store.public_rooms(limit=200, after=after)
+            readable.update(room.id for room in rooms)
+            if len(rooms) < 200:
+                break
+            after = rooms[-1].id
+        # A role (member, admin, owner) is kept for private rooms and for both ends of a direct message.
+        readable.update(membership.room for membership in await self.acl.rooms_of(identity.user_id))
+        return sorted(readable)
 
     # --- rooms -----------------------------------------------------------------------------------------
 

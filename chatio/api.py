@@ -115,6 +115,7 @@ class ChatApi:
         self._create_room = schemas.CreateRoom()
         self._history = schemas.HistoryQuery()
         self._room_list = schemas.RoomListQuery()
+        self._search = schemas.SearchQuery()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -124,6 +125,7 @@ class ChatApi:
             web.get(f"{PREFIX}/rooms/public", self.public_rooms),
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
             web.get(f"{PREFIX}/stats", self.stats),
+            web.get(f"{PREFIX}/search", self.search),
             web.route("*", "/api/{tail:.*}", self.not_found),
         ]
 
@@ -177,6 +179,23 @@ class ChatApi:
         )
         return web.json_response(
             {"messages": [message_wire(message) for message in page.messages], "has_more": page.has_more}
+        )
+
+    async def search(self, request: web.Request) -> web.Response:
+        """Full-text search over the rooms the caller may read (one room with ``room=``)."""
+        identity = await caller(request)
+        query = schemas.load(self._search, dict(request.query))
+        access = request.app[ACCESS]
+        if "room" in query:
+            rooms = [(await access.readable(identity, query["room"])).id]
+        else:
+            rooms = await access.readable_rooms(identity)
+        store = request.app[SERVICE].store
+        found = await store.search(query["q"], rooms=rooms, limit=query["limit"] + 1, skip=query["skip"])
+        more = len(found) > query["limit"]
+        following = query["skip"] + query["limit"] if more else None
+        return web.json_response(
+            {"messages": [message_wire(m) for m in found[: query["limit"]]], "nextSkip": following}
         )
 
     async def stats(self, request: web.Request) -> web.Response:

@@ -176,6 +176,15 @@ class HistoryQuery(_Strict):
     limit = fields.Integer(validate=validate.Range(min=1))
 
 
+class SearchQuery(_Strict):
+    """``GET /api/chat/search``: offset pages (best match first has no key to page on)."""
+
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    room = _room()
+    limit = fields.Integer(validate=validate.Range(min=1, max=100), load_default=20)
+    skip = fields.Integer(validate=validate.Range(min=0, max=1000), load_default=0)
+
+
 class RoomListQuery(_Strict):
     limit = fields.Integer(validate=validate.Range(min=1, max=200), load_default=50)
     after = _room()

@@ -182,3 +182,44 @@ async def test_direct_messages_belong_to_their_pair(
     assert none == {"dms": []}
     status, page = await messages(http, server, room, bob_token)
     assert status == 200 and [m["text"] for m in page["messages"]] == ["just us"]
+
+
+async def test_search_finds_only_what_the_caller_may_read(
+    server: RunningServer, http: aiohttp.ClientSession, users: Users
+) -> None:
+    (alice, alice_token), (bob, bob_token), (carol, carol_token) = await users("alice", "bob", "carol")
+    url = f"{server.url}/api/chat"
+    status, _ = await call(
+        http, "POST", f"{url}/rooms", json={"name": "vault", "public": False}, headers=bearer(alice_token)
+    )
+    assert status == 201
+    for client, room in [(alice, "vault"), (alice, "lobby"), (bob, "lobby")]:
+        await client.join(room)
+    dm = (await alice.call("open_dm", {"user": "carol"}))["room"]["id"]
+    await alice.join(dm)
+    for room, text in [("vault", "secret plans"), ("lobby", "public plans"), (dm, "direct plans")]:
+        assert (await alice.call("send_message", {"room": room, "text": text}))["ok"]
+
+    async def found(token: str, **query: str) -> tuple[int, Any]:
+        return await call(http, "GET", f"{url}/search", params={"q": "plans", **query}, headers=bearer(token))
+
+    def texts(body: Any) -> set[str]:
+        return {message["text"] for message in body["messages"]}
+
+    assert texts((await found(alice_token))[1]) == {"secret plans", "public plans", "direct plans"}
+    assert texts((await found(bob_token))[1]) == {"public plans"}
+    assert texts((await found(carol_token))[1]) == {"public plans", "direct plans"}
+    status, refused = await found(bob_token, room="vault")
+    assert status == 403 and refused["error"]["code"] == "forbidden"
+    status, refused = await found(bob_token, room=dm)
+    assert status == 403
+    _, one_room = await found(alice_token, room="lobby")
+    assert texts(one_room) == {"public plans"}
+    _, first = await found(alice_token, limit="2")
+    assert len(first["messages"]) == 2 and first["nextSkip"] == 2
+    _, rest = await found(alice_token, limit="2", skip="2")
+    assert len(rest["messages"]) == 1 and rest["nextSkip"] is None
+    status, anonymous = await call(http, "GET", f"{url}/search", params={"q": "plans"})
+    assert status == 401
+    status, bad = await found(alice_token, q="")
+    assert status == 400 and bad["error"]["field"] == "q"
