@@ -35,6 +35,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from chatio.access import USER_ROOM_PREFIX
 from chatio.redisconn import REDIS_ERRORS, Outage, connect
 from chatio.store import now_ms
 from chatio.transport import DeliveryListener, FastRedisManager
@@ -305,12 +306,17 @@ class ClusterManager(FastRedisManager):
         return bool(self.rooms.get("/", {}).get(room))
 
     def _occupied_rooms(self) -> set[str]:
+        """Chat rooms with sockets here: not the per-socket rooms, nor the per-user ``@user:`` rooms that
+        carry invitations (they hold no messages to catch up on)."""
         rooms = self.rooms.get("/", {})
         everyone = rooms.get(None, {})
         return {
             room
             for room, members in rooms.items()
-            if isinstance(room, str) and members and room not in everyone
+            if isinstance(room, str)
+            and members
+            and room not in everyone
+            and not room.startswith(USER_ROOM_PREFIX)
         }
 
     def _spawn(self, work: Awaitable[Any]) -> None:
