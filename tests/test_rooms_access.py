@@ -187,7 +187,7 @@ async def test_direct_messages_belong_to_their_pair(
 async def test_search_finds_only_what_the_caller_may_read(
     server: RunningServer, http: aiohttp.ClientSession, users: Users
 ) -> None:
-    (alice, alice_token), (bob, bob_token), (carol, carol_token) = await users("alice", "bob", "carol")
+    (alice, alice_token), (bob, bob_token), (_carol, carol_token) = await users("alice", "bob", "carol")
     url = f"{server.url}/api/chat"
     status, _ = await call(
         http, "POST", f"{url}/rooms", json={"name": "vault", "public": False}, headers=bearer(alice_token)
@@ -220,6 +220,6 @@ async def test_search_finds_only_what_the_caller_may_read(
     _, rest = await found(alice_token, limit="2", skip="2")
     assert len(rest["messages"]) == 1 and rest["nextSkip"] is None
     status, anonymous = await call(http, "GET", f"{url}/search", params={"q": "plans"})
-    assert status == 401
+    assert status == 401 and anonymous["error"]["code"] == "unauthorized"
     status, bad = await found(alice_token, q="")
     assert status == 400 and bad["error"]["field"] == "q"
