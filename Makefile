@@ -11,7 +11,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libcurl4 chromium haproxy
 
-.PHONY: run test check lint format typecheck deps-system clean k8s-validate cluster cluster-stop
+.PHONY: run test check lint format typecheck deps-system clean k8s-validate cluster cluster-stop bench loadtest
 
 run: $(RUN_STAMP)  ## Serve the chat on http://localhost:8080 with embedded defaults.
 	$(BIN)/python -m chatio
@@ -27,6 +27,12 @@ check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --stric
 
 k8s-validate: $(DEV_STAMP)  ## Check k8s/ and the Dockerfile offline: Kubernetes schemas, yamllint, settings.
 	$(BIN)/python -m pytest -q tests/test_k8s.py
+
+bench: $(DEV_STAMP) deps-system  ## chatio vs plain python-socketio, every scenario; writes docs/performance.md.
+	$(BIN)/python -m chatio.bench
+
+loadtest: $(RUN_STAMP)  ## chatio-loadtest, configured by TARGET_URL, CONN_COUNT, ... (chatio-loadtest --help).
+	$(BIN)/chatio-loadtest
 
 cluster: $(DEV_STAMP) deps-system  ## redis-server, mongod, three chatio processes and HAProxy on http://localhost:8080.
 	$(BIN)/python -m chatio.devcluster start
