@@ -19,7 +19,8 @@ arriving at one client; a message sent to a room of 50 makes 49 deliveries. Late
 the moment the sender's frame was written to the moment the receiver read the broadcast (both ends are
 in the generator process, on one clock). Before each scenario the bench waits up to 30 s for other
 processes to use less than a quarter of a core; what they used during each step is in the *others*
-column.
+column. A virtual machine can also slow down with no sign inside it: the *CPU speed gauge* below times
+a fixed Python loop before every hold, so that drift between the figures being compared shows.
 """
 
 TARGETS: Final = """
@@ -31,15 +32,18 @@ that ended either ladder.
 FANOUT: Final = """\
 ## Fan-out: 2,000 clients in rooms of 50
 
-Every client sends, in turn, at a rate stepped up by about √2 a step (4 s each, then up to 3 s for
-stragglers) until a step misses: p99 over 100 ms, a delivery lost, or a failed acknowledgement; one more
-step is then tried between the last two. A miss is confirmed by holding the same rate again (not when
-the server was already at 90 % CPU or more), and a third hold is allowed when other processes used a
-quarter of a core or more or the generator was near its ceiling: a rate counts as kept up when one of
-its holds kept up, so a single stall does not end the ladder. Every hold is shown. *Sustained* is the
-measured deliveries/s of the highest step that kept up. A step marked ⚠ was taken while the generator
-was near its own ceiling (see calibration below); *others* is CPU used by processes other than the
-server and the generator.
+Both servers run at once, pinned to the same CPU, each with its own 2,000 clients, and their holds take
+turns (a step on python-socketio, then one on chatio, and so on) so that a change in the machine's
+speed hits both ladders alike; the server not being measured sits idle. Every client sends, in turn, at
+a rate stepped up by about √2 a step (4 s each, then up to 3 s for stragglers) until a step misses: p99
+over 100 ms, a delivery lost, or a failed acknowledgement; one more step is then tried between the last
+two. A miss is confirmed by holding the same rate again (not when the server was already at 90 % CPU or
+more), and a third hold is allowed when other processes used a quarter of a core or more or the
+generator was near its ceiling: a rate counts as kept up when one of its holds kept up, so a single
+stall does not end the ladder. Every hold is shown. *Sustained* is the measured deliveries/s of the
+highest step that kept up. A step marked ⚠ was taken while the generator was near its own ceiling (see
+calibration below); *others* is CPU used by every process but the measured server and the generator
+(the idle server included).
 """
 
 MODERATE: Final = """\

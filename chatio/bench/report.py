@@ -10,8 +10,9 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import statistics
 import subprocess
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from chatio.bench import notes, scenarios
@@ -33,7 +34,7 @@ class BenchRun:
     command: str
     seconds: float
     quick: bool
-    gauges: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    gauges: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
 
 # Gauges further apart than this mean the scenarios ran on a machine of changing speed.
@@ -166,29 +167,24 @@ def _machine(run: BenchRun) -> str:
         ("kernel", f"{platform.system()} {platform.release()}"),
         ("Python", f"{platform.python_version()}; {_versions()}"),
         ("placement", placement),
-        (
-            "other processes",
-            "—"
-            if not others
-            else f"used {max(others):.0%} of a core at most during a measured step "
-            f"(median {sorted(others)[len(others) // 2]:.0%}); figures taken beside them are noisier",
-        ),
+        ("other processes", _others(others)),
+        ("CPU speed gauge", _gauges(run.gauges)),
     ]
     return "## Machine\n\n" + _table(("", ""), rows)
 
 
-def _gauges(gauges: Sequence[tuple[str, float]]) -> str:
-    if not gauges:
+def _gauges(gauges: Mapping[str, Sequence[float]]) -> str:
+    medians = {name: statistics.median(values) for name, values in gauges.items() if values}
+    if not medians:
         return "—"
-    values = [ms for _name, ms in gauges]
-    spread = max(values) / min(values) - 1
-    shown = ", ".join(f"{name} {ms:.0f}" for name, ms in gauges)
-    verdict = (
-        "steady" if spread < GAUGE_SPREAD else "**the machine's speed drifted**: compare figures with care"
+    spread = max(medians.values()) / min(medians.values()) - 1
+    shown = "; ".join(
+        f"{name} {medians[name]:.0f} ({min(gauges[name]):.0f} to {max(gauges[name]):.0f})" for name in medians
     )
+    verdict = "steady" if spread < GAUGE_SPREAD else "**the machine's speed drifted**: compare with care"
     return (
-        f"ms for a fixed Python loop before each scenario (lower is faster): {shown}; "
-        f"spread {spread:.0%}, {verdict}"
+        f"ms for a fixed Python loop before each hold, median (range) per scenario, lower is faster: "
+        f"{shown}. Spread of the medians {spread:.0%}: {verdict}"
     )
 
 

@@ -118,7 +118,12 @@ class Bench:
         self.timing = timing
         self.server_cpu = server_cpu
         self.out = out
-        self.gauges: list[tuple[str, float]] = []
+        # Scenario -> speed_gauge() readings, one before each hold of it.
+        self.gauges: dict[str, list[float]] = {}
+        self._scenario_of: dict[int, str] = {}  # id(swarm) -> scenario
+        # Whoever measures holds this; asyncio.Lock is fair, so two fan-out scenarios run at once
+        # take turns, hold by hold.
+        self._turn = asyncio.Lock()
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -136,16 +141,24 @@ class Bench:
                 return others
             self.say(f"    other processes use {others:.0%} of a core: waiting for quiet")
 
-    @contextlib.asynccontextmanager
-    async def _server(self, kind: ServerKind, scenario: str) -> AsyncIterator[Server]:
+    async def _start(self, kind: ServerKind) -> Server:
         await self.wait_quiet()
-        self.gauges.append((f"{scenario}, {kind.name}", speed_gauge()))
         server = await servers.start(kind, self.server_cpu)
         self.say(f"--- {kind.name} started, pid {server.pid}, {server.url}")
+        return server
+
+    @contextlib.asynccontextmanager
+    async def _server(self, kind: ServerKind) -> AsyncIterator[Server]:
+        server = await self._start(kind)
         try:
             yield server
         finally:
             server.stop()
+
+    def _swarm(self, server: Server, clients: int, scenario: str) -> Swarm:
+        swarm = Swarm(self._config(server, clients), self.out)
+        self._scenario_of[id(swarm)] = f"{scenario}, {server.kind.name}"
+        return swarm
 
     def _config(self, server: Server, clients: int) -> LoadConfig:
         return LoadConfig(
@@ -161,8 +174,16 @@ class Bench:
         )
 
     async def _hold(self, swarm: Swarm, deliveries: float, seconds: float, label: str) -> StepResult:
+        async with self._turn:
+            return await self._hold_now(swarm, deliveries, seconds, label)
+
+    async def _hold_now(self, swarm: Swarm, deliveries: float, seconds: float, label: str) -> StepResult:
         rate = deliveries / (ROOM_SIZE - 1)
-        self.say(f"    {label}: {deliveries:,.0f} deliveries/s ({rate:.0f} messages/s) for {seconds:g}s")
+        scenario = self._scenario_of.get(id(swarm), "?")
+        self.gauges.setdefault(scenario, []).append(speed_gauge())
+        self.say(
+            f"    {scenario}: {label}: {deliveries:,.0f} deliveries/s ({rate:.0f} messages/s), {seconds:g}s"
+        )
         step = await swarm.hold(rate, seconds, label=f"{label} ")
         await swarm.settle(quiet_seconds=0.3, limit_seconds=10)
         return step
@@ -170,27 +191,31 @@ class Bench:
     # --- fan-out -----------------------------------------------------------------------------------
 
     async def fanout(self, run: ServerRun, *, with_profile: bool) -> None:
-        async with self._server(run.kind, "fan-out") as server:
-            swarm = Swarm(self._config(server, FANOUT_CLIENTS), self.out)
-            try:
+        """Run concurrently for several servers, this takes turns with the others hold by hold."""
+        async with self._turn:
+            server = await self._start(run.kind)
+        swarm = self._swarm(server, FANOUT_CLIENTS, "fan-out")
+        try:
+            async with self._turn:
                 run.ramp = await swarm.ramp()
-                if run.ramp.failed:
-                    run.failures.append(
-                        f"fan-out ramp: {run.ramp.failed} connections failed {run.ramp.errors}"
-                    )
-                await self._hold(swarm, 2_500, 2, "warm-up")
-                run.moderate = await self._hold(swarm, MODERATE_DELIVERIES, self.timing.moderate, "moderate")
-                run.fanout = await self.ladder(swarm, LADDER)
-                if with_profile:
-                    rate = max(PROFILE_SHARE * run.fanout.sustained, LADDER[0])
+            if run.ramp.failed:
+                run.failures.append(f"fan-out ramp: {run.ramp.failed} connections failed {run.ramp.errors}")
+            await self._hold(swarm, 2_500, 2, "warm-up")
+            run.moderate = await self._hold(swarm, MODERATE_DELIVERIES, self.timing.moderate, "moderate")
+            run.fanout = await self.ladder(swarm, LADDER)
+            if with_profile:
+                rate = max(PROFILE_SHARE * run.fanout.sustained, LADDER[0])
+                async with self._turn:
                     run.profile = await self._profile(swarm, server, rate)
-            finally:
+        finally:
+            async with self._turn:
                 await swarm.close()
+                server.stop()
 
     async def _profile(self, swarm: Swarm, server: Server, deliveries: float) -> profile.Profile | str:
         await swarm.settle(quiet_seconds=1.0, limit_seconds=15)
         seconds = self.timing.profile
-        hold = asyncio.create_task(self._hold(swarm, deliveries, seconds + 1.5, "profile"))
+        hold = asyncio.create_task(self._hold_now(swarm, deliveries, seconds + 1.5, "profile"))
         await asyncio.sleep(0.5)
         result = await profile.record(server.pid, seconds)
         await hold
@@ -234,10 +259,10 @@ class Bench:
     # --- idle capacity -----------------------------------------------------------------------------
 
     async def idle(self, run: ServerRun) -> None:
-        async with self._server(run.kind, "idle") as server:
+        async with self._server(run.kind) as server:
             await asyncio.sleep(1.0)
             before = server.rss_kib()
-            swarm = Swarm(self._config(server, IDLE_CLIENTS), self.out)
+            swarm = self._swarm(server, IDLE_CLIENTS, "idle")
             try:
                 ramp = await swarm.ramp()
                 if ramp.failed:
@@ -259,8 +284,8 @@ class Bench:
         """Hold CALIBRATION rates against the firehose server: the generator's own limit. A hold
         disturbed by other processes is taken again (up to RUNG_ATTEMPTS times), keeping the least
         disturbed: this measures what the generator can do, not what it could do beside others."""
-        async with self._server(servers.FIREHOSE, "calibration") as server:
-            swarm = Swarm(self._config(server, FANOUT_CLIENTS), self.out)
+        async with self._server(servers.FIREHOSE) as server:
+            swarm = self._swarm(server, FANOUT_CLIENTS, "calibration")
             try:
                 await swarm.ramp()
                 await self._hold(swarm, 10_000, 1, "warm-up")
@@ -279,13 +304,13 @@ class Bench:
 
 
 def speed_gauge() -> float:
-    """Milliseconds for a fixed pure-Python workload on this CPU (best of three; lower is faster).
+    """Milliseconds for a fixed pure-Python workload on this CPU (best of two; lower is faster).
 
     The virtual machines this runs on change speed with their neighbours, unseen from inside; a gauge
     taken before each scenario shows such drift between the figures it compares.
     """
     best = math.inf
-    for _ in range(3):
+    for _ in range(2):
         started = time.perf_counter()
         total, table = 0, {}
         for i in range(200_000):
