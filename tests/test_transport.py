@@ -40,6 +40,9 @@ def test_internals_have_the_expected_shape() -> None:
         "last_ping = self.last_ping",
     ]:
         assert needle in socket_source, needle
+    # PollingSession.poll re-implements AsyncSocket.poll, capped at what python clients decode.
+    assert engineio.payload.Payload.max_decode_packets == 16
+    assert "self.queue.task_done()" in inspect.getsource(engineio.async_socket.AsyncSocket.poll)
     connect = inspect.getsource(engineio.async_server.AsyncServer._handle_connect)
     assert "await s.send(pkt)" in connect and "s.schedule_ping()" in connect
     assert "s.check_ping_timeout()" in inspect.getsource(engineio.async_server.AsyncServer._service_task)

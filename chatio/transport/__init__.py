@@ -6,9 +6,11 @@ Both packages are pinned exactly in pyproject.toml because of what this package 
 * ``AsyncServer._handle_event_internal(server, sid, eio_sid, data, namespace, id)`` is wrapped to record
   whether the client asked for an acknowledgement (``ACK_REQUESTED``), so that a failed command without one
   can still be reported (``command_error``);
-* ``AsyncServer._handle_eio_disconnect``, ``_send_packet`` and ``_send_eio_packet`` are extended: a pending
-  long-poll is released when its session ends, and every packet bound for a long-polling socket passes the
-  slow-consumer bound (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``);
+* ``AsyncServer._handle_eio_connect``, ``_handle_eio_disconnect``, ``_send_packet`` and ``_send_eio_packet``
+  are extended: a long-polling session answers each poll with at most the 16 packets python-engineio's
+  client accepts (:class:`~chatio.transport.session.PollingSession`), a pending long-poll is released when
+  its session ends, and every packet bound for a long-polling socket passes the slow-consumer bound
+  (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``);
 * ``engineio.AsyncServer._async['websocket']`` (the aiohttp WebSocket wrapper) is replaced per server, so
   that per-message deflate is negotiated only when ``CHATIO_WEBSOCKET_COMPRESSION`` is on, and so that
   every WebSocket is served by a lean :class:`~chatio.transport.session.WebSocketSession` (one task per

@@ -9,10 +9,17 @@ from typing import Any, Final
 import orjson
 import socketio
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from chatio.transport.frames import text_frame
-from chatio.transport.session import OverflowListener, Pinger, WebSocketSession, websocket_class
+from chatio.transport.session import (
+    OverflowListener,
+    Pinger,
+    PollingSession,
+    WebSocketSession,
+    websocket_class,
+)
 
 ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack_requested", default=True)
 
@@ -118,6 +125,14 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
             await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
         finally:
             ACK_REQUESTED.reset(token)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        # A session that starts on long-polling answers its polls in pieces a python client accepts;
+        # a WebSocket (from the start or after the upgrade) becomes a WebSocketSession instead.
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and type(socket) is AsyncSocket and not socket.upgraded:
+            socket.__class__ = PollingSession
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)

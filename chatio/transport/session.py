@@ -36,6 +36,7 @@ from aiohttp import WSMsgType
 from aiohttp.web import WebSocketResponse
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
@@ -250,6 +251,35 @@ async def upgrade(socket: AsyncSocket, ws: WebSocketResponse) -> bool:
         return True
     finally:
         socket.upgrading = False
+
+
+class PollingSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
+    """An Engine.IO socket on long-polling: each poll answers at most ``Payload.max_decode_packets``.
+
+    Engine.IO's server drains its whole queue into one response, but python-engineio's client refuses a
+    payload of more than ``max_decode_packets`` (16) packets and drops the connection: a busy room would
+    disconnect every python client on long-polling. The rest waits for the next poll, in order.
+    """
+
+    async def poll(self) -> list[eio_packet.Packet]:
+        try:
+            first = await asyncio.wait_for(
+                self.queue.get(), self.server.ping_interval + self.server.ping_timeout
+            )
+            self.queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise eio_exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while len(packets) < eio_payload.Payload.max_decode_packets and not self.queue.empty():
+            item = self.queue.get_nowait()
+            self.queue.task_done()
+            if item is None:
+                self.queue.put_nowait(None)
+                break
+            packets.append(item)
+        return packets
 
 
 class Pinger:
