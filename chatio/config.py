@@ -217,7 +217,11 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "static_dir": ("STATIC_DIR", _directory, "Folder served at / (the web test page)."),
     "pod_name": ("POD_NAME", _text, "Name of this process in metrics and /api/chat/stats."),
     "message_max_length": ("MESSAGE_MAX_LENGTH", _integer(1, 100_000), "Longest message text."),
-    "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE", _integer(1, 100_000), "Messages per user a minute."),
+    "rate_limit_per_minute": (
+        "RATE_LIMIT_PER_MINUTE",
+        _integer(1, 10_000_000),
+        "Messages per user a minute.",
+    ),
     "room_max_members": ("ROOM_MAX_MEMBERS", _integer(1, 1_000_000), "Members a room may hold."),
     "rooms_per_connection": ("ROOMS_PER_CONNECTION", _integer(1, 10_000), "Rooms one socket may join."),
     "auto_create_rooms": ("AUTO_CREATE_ROOMS", _boolean, "join_room creates a missing public room."),

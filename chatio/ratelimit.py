@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
+
+#: Buckets kept before idle, refilled ones are swept away.
+SWEEP_ABOVE: Final = 10_000
 
 
 class RateLimiter(Protocol):
@@ -23,6 +26,7 @@ class TokenBucketLimiter:
         self._per_second = rate_per_minute / 60.0
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._next_sweep = 0.0
 
     async def acquire(self, key: str) -> float:
         now = self._clock()
@@ -32,7 +36,9 @@ class TokenBucketLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._per_second
         self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 10_000:
+        if len(self._buckets) > SWEEP_ABOVE and now >= self._next_sweep:
+            # At most one sweep a second: a sweep per call would cost O(active users) each time.
+            self._next_sweep = now + 1.0
             self._forget_full(now)
         return 0.0
 

@@ -107,3 +107,19 @@ async def test_while_redis_is_away_each_process_limits_alone(tmp_path: Path) -> 
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_the_token_bucket_forgets_idle_users_without_scanning_on_every_call() -> None:
+    from chatio.ratelimit import SWEEP_ABOVE, TokenBucketLimiter
+
+    now = [0.0]
+    limiter = TokenBucketLimiter(60, clock=lambda: now[0])
+    for user in range(SWEEP_ABOVE + 500):
+        assert await limiter.acquire(f"user:{user}") == 0.0
+    assert len(limiter._buckets) == SWEEP_ABOVE + 500  # nothing idle long enough yet
+    now[0] = 61.0  # every bucket is full again
+    await limiter.acquire("user:new")
+    assert len(limiter._buckets) == 1
+    swept_at = limiter._next_sweep
+    await limiter.acquire("user:other")
+    assert limiter._next_sweep == swept_at  # no second sweep within the second

@@ -12,6 +12,7 @@ import socketio
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chatio import transport
+from chatio.app import SERVER
 from chatio.config import Settings
 from chatio.transport import WebSocketSession
 from chatio.transport.frames import binary_frame
@@ -43,6 +44,11 @@ def test_internals_have_the_expected_shape() -> None:
     # PollingSession.poll re-implements AsyncSocket.poll, capped at what python clients decode.
     assert engineio.payload.Payload.max_decode_packets == 16
     assert "self.queue.task_done()" in inspect.getsource(engineio.async_socket.AsyncSocket.poll)
+    # FastManager.basic_disconnect replays the base body with an index instead of the scan.
+    disconnect = inspect.getsource(socketio.base_manager.BaseManager.basic_disconnect)
+    for needle in ["self.basic_leave_room(sid, namespace, room)", "del self.callbacks[sid]"]:
+        assert needle in disconnect, needle
+    assert disconnect.count("pending_connect") == 5 and disconnect.count("pending_disconnect") == 5
     connect = inspect.getsource(engineio.async_server.AsyncServer._handle_connect)
     assert "await s.send(pkt)" in connect and "s.schedule_ping()" in connect
     assert "s.check_ping_timeout()" in inspect.getsource(engineio.async_server.AsyncServer._service_task)
@@ -158,3 +164,27 @@ async def test_websocket_sessions_ping_and_time_out_dead_clients() -> None:
                 ended = await silent.receive(timeout=10)
             assert ended.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert not alive.closed
+
+
+async def test_the_rooms_index_agrees_with_python_socketio() -> None:
+    """FastManager's sid->rooms index answers what python-socketio's full scan would, at every step."""
+    async with serving() as server, clients(server.url, "a", "b", "c") as people:
+        manager = server.app[SERVER].manager
+
+        def check() -> None:
+            for sid in {sid for room in manager.rooms.get("/", {}).values() for sid in room}:
+                scanned = socketio.base_manager.BaseManager.get_rooms(manager, sid, "/")
+                assert sorted(manager.get_rooms(sid, "/")) == sorted(scanned)
+
+        for person, rooms in zip(people, [["r1", "r2"], ["r2"], ["r1", "r3"]], strict=True):
+            for room in rooms:
+                await person.join(room)
+        check()
+        await people[0].call("leave_room", {"room": "r1"})
+        check()
+        gone = people[2].sio.sid
+        await people[2].sio.disconnect()
+        await asyncio.sleep(0.2)
+        check()
+        assert all(gone not in members for members in manager.rooms["/"].values())
+        assert not [key for key in manager._sid_rooms if key[1] == gone]

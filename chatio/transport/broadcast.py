@@ -35,6 +35,39 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
         super().__init__()
         self.fast = fast
         self.on_delivered = on_delivered
+        self._sid_rooms: dict[tuple[str, str], set[Any]] = {}
+
+    # --- rooms by sid --------------------------------------------------------------------------------------
+    # python-socketio finds a client's rooms by scanning (a copy of) every room of the namespace, each
+    # client's own room included: disconnecting n clients costs n squared, 30 s at 10,000 connections
+    # when a server shuts down. This index answers in time proportional to the client's own rooms.
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._sid_rooms.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._sid_rooms.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._sid_rooms[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        # The base class's body, with the scan replaced by the index (python-socketio 5.18.1).
+        for room in list(self._sid_rooms.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            waiting = pending.get(namespace)
+            if waiting is not None and sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self._sid_rooms.get((namespace, sid), ()) if room is not None]
 
     async def emit(
         self,
