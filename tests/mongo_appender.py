@@ -3,7 +3,9 @@
     python tests/mongo_appender.py URI DATABASE ROOM COUNT [--concurrency N] [--user NAME]
 
 Prints ``ready`` once started, then waits for a line on stdin (so that several appenders can be released
-together), then prints the seq of every acknowledged message, one per line, as soon as it is acknowledged.
+together): ``go`` starts at once, ``go T`` at the wall-clock instant T (seconds since the epoch), so that
+several processes start writing at the same moment. Then it prints the seq of every acknowledged
+message, one per line, as soon as it is acknowledged.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 
 from chatio.store import Draft
 from chatio.store.mongo import MongoStore
@@ -20,7 +23,9 @@ async def append_all(args: argparse.Namespace) -> None:
     store = MongoStore(args.uri, args.database, timeout_seconds=5.0)
     await store.start()
     print("ready", flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
+    start = (await asyncio.to_thread(sys.stdin.readline)).split()
+    if len(start) == 2:
+        await asyncio.sleep(max(0.0, float(start[1]) - time.time()))
     numbers = iter(range(args.count))
 
     async def worker() -> None:

@@ -145,9 +145,10 @@ async def test_two_processes_on_one_room_share_a_gap_free_seq(
         for appender in appenders:
             assert appender.stdout is not None
             assert await asyncio.wait_for(appender.stdout.readline(), 20) == b"ready\n"
-        for appender in appenders:  # released together, so both write at once
+        start = time.time() + 0.5  # one wall-clock instant for both, so they really write at once
+        for appender in appenders:
             assert appender.stdin is not None
-            appender.stdin.write(b"go\n")
+            appender.stdin.write(f"go {start}\n".encode())
             await appender.stdin.drain()
         outputs = await asyncio.wait_for(asyncio.gather(*(a.communicate() for a in appenders)), 60)
     finally:
