@@ -32,7 +32,6 @@ from pathlib import Path
 from chatio.bench.servers import CHATIO_BENCH_ENV, Server, ServerKind, start
 from chatio.devservices import MongodProcess, RedisProcess
 from chatio.loadtest import LoadConfig, StepResult, Swarm, wire
-from chatio.loadtest.client import Connection
 from chatio.loadtest.stats import CpuMeter
 
 
@@ -43,22 +42,8 @@ class SpreadSwarm(Swarm):
         super().__init__(config, io.StringIO())
         self.targets = [wire.Target.parse(url) for url in targets]
 
-    async def _open(self, index: int) -> Connection:
-        config = self.config
-        auth = {"username": f"{config.client_id}-{index}"}
-        target = self.targets[index % len(self.targets)]
-        conn = await Connection.open(target, auth, self.tally, sampling=True, timeout=config.connect_timeout)
-        room = config.room_of(index)
-        try:
-            answer = await conn.request("join_room", {"room": room}, config.connect_timeout)
-        except BaseException:
-            conn.close()
-            raise
-        if not wire.ack_ok(answer):
-            conn.close()
-            raise ConnectionRefusedError(f"join_room: {wire.ack_error_code(answer)}")
-        self.members[room] += 1
-        return conn
+    def target_for(self, index: int) -> wire.Target:
+        return self.targets[index % len(self.targets)]
 
 
 async def run_setup(
