@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import jwt
 import pytest
 import socketio
 from argon2 import PasswordHasher
+from pymongo import AsyncMongoClient
 
 from chatio.passwords import Passwords
+from chatio.store.mongo_base import Document, mongo_client
 
 PASSWORD = "correct horse battery"
 
@@ -68,3 +72,36 @@ def sign(secret: str, user_id: str, username: str, *, expires_in: float, **extra
     now = int(time.time())
     claims = {"sub": user_id, "name": username, "guest": False, "iat": now, "exp": now + expires_in}
     return jwt.encode({"iss": "chatio", "aud": "chatio", **claims, **extra}, secret, algorithm="HS256")
+
+
+class _Backend(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+B = TypeVar("B", bound=_Backend)
+
+
+@contextlib.asynccontextmanager
+async def started_backend(
+    request: pytest.FixtureRequest,
+    memory: Callable[[], B],
+    mongo: Callable[[AsyncMongoClient[Document], str], B],
+) -> AsyncIterator[B]:
+    """The backend a ``["memory", "mongo"]``-parametrized fixture asks for, started twice (start must be
+    idempotent) on a database of its own, and closed afterwards with its client."""
+    client: AsyncMongoClient[Document] | None = None
+    if request.param == "mongo":
+        client = mongo_client(request.getfixturevalue("mongodb_uri"), timeout_seconds=5.0)
+        backend = mongo(client, request.getfixturevalue("mongodb_database"))
+    else:
+        backend = memory()
+    await backend.start()
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+        if client is not None:
+            await client.close()

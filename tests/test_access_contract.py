@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation
 from chatio.store.access_memory import MemoryAccessStore
 from chatio.store.access_mongo import MongoAccessStore
-from chatio.store.mongo_base import mongo_client
+from tests.accounts_helpers import started_backend
 
 
 @pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.mongo)])
 async def acl(request: pytest.FixtureRequest) -> AsyncIterator[AccessStore]:
-    client: AsyncMongoClient[dict[str, Any]] | None = None
-    backend: AccessStore
-    if request.param == "mongo":
-        client = mongo_client(request.getfixturevalue("mongodb_uri"), timeout_seconds=5.0)
-        backend = MongoAccessStore(client, request.getfixturevalue("mongodb_database"))
-    else:
-        backend = MemoryAccessStore()
-    await backend.start()
-    await backend.start()  # idempotent
-    try:
+    async with started_backend(request, MemoryAccessStore, MongoAccessStore) as backend:
         yield backend
-    finally:
-        await backend.close()
-        if client is not None:
-            await client.close()
 
 
 def invitation(room: str, user: str, by: str = "owner-id", at: int = 1) -> Invitation:

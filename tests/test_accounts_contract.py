@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from chatio.store import Conflict, now_ms
 from chatio.store.accounts import AccountStore, Redemption, RefreshToken
 from chatio.store.accounts_memory import MemoryAccountStore
 from chatio.store.accounts_mongo import MongoAccountStore
-from chatio.store.mongo_base import mongo_client
+from tests.accounts_helpers import started_backend
 
 
 @pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.mongo)])
 async def accounts(request: pytest.FixtureRequest) -> AsyncIterator[AccountStore]:
-    client: AsyncMongoClient[dict[str, Any]] | None = None
-    backend: AccountStore
-    if request.param == "mongo":
-        client = mongo_client(request.getfixturevalue("mongodb_uri"), timeout_seconds=5.0)
-        backend = MongoAccountStore(client, request.getfixturevalue("mongodb_database"))
-    else:
-        backend = MemoryAccountStore()
-    await backend.start()
-    await backend.start()  # idempotent
-    try:
+    async with started_backend(request, MemoryAccountStore, MongoAccountStore) as backend:
         yield backend
-    finally:
-        await backend.close()
-        if client is not None:
-            await client.close()
 
 
 def token(name: str, family: str = "fam-1", user: str = "u1", ttl_ms: int = 60_000) -> RefreshToken:
