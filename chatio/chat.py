@@ -116,10 +116,6 @@ class ChatService:
         """Rooms with at least one socket on this process."""
         return len(self._local_rooms)
 
-    def local_room_size(self, room: str) -> int:
-        sockets = self._local_rooms.get(room)
-        return 0 if sockets is None else len(sockets)
-
     def connection(self, sid: str) -> Connection:
         return self._connections[sid]
 

@@ -53,7 +53,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
             compress=websocket_compression,
             pinger=self.pinger,
             max_backlog=lambda: self.max_queue,
-            on_overflow=lambda: self.on_overflow,
+            report_overflow=self.report_overflow,
         )
         self.eio._async = drivers
 
@@ -66,11 +66,15 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         """
         if not self.max_queue or socket.queue.qsize() < self.max_queue:
             return False
+        self.report_overflow(socket)
+        return True
+
+    def report_overflow(self, socket: Any) -> None:
+        """Tell ``on_overflow`` that ``socket`` reached its bound: once per socket, whatever its transport."""
         if not getattr(socket, "chatio_overflowed", False):
             socket.chatio_overflowed = True
             if self.on_overflow is not None:
-                self.on_overflow(eio_sid)
-        return True
+                self.on_overflow(socket.sid)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         socket = self.eio.sockets.get(eio_sid)

@@ -13,7 +13,7 @@ the polling-to-WebSocket upgrade) a WebSocket:
 * **Writing** is synchronous: an outgoing packet becomes a finished frame written to the transport at once,
   in call order. Only when the transport holds more than ``DIRECT_BUFFER_LIMIT`` unsent bytes do frames
   wait, in a backlog drained by a task that exists while the backlog does; past ``max_backlog`` frames the
-  socket is a slow consumer and the server is told (``on_overflow``).
+  socket is a slow consumer and the server is told (``report_overflow``).
 * **Pinging** is done by one :class:`Pinger` per server, which walks the sockets in buckets so that the
   pings of 10,000 connections are spread over the interval instead of fired at once.
 
@@ -52,6 +52,8 @@ PING_TICK_SECONDS: Final = 0.25
 CLOSE_TIMEOUT_SECONDS: Final = 2.0
 
 OverflowListener = Callable[[str], None]
+#: ``report(socket)``: the server's one place that tells its OverflowListener about a socket, once.
+OverflowReport = Callable[[Any], None]
 
 
 class NoQueue:
@@ -91,8 +93,7 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
     backlog: deque[bytes] | None
     flusher: asyncio.Task[None] | None
     max_backlog: int
-    on_overflow: OverflowListener | None
-    overflowed: bool
+    report_overflow: OverflowReport
     bad_packets: int
 
     # --- writing ---------------------------------------------------------------------------------------
@@ -111,19 +112,13 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
             self.backlog = deque()
             self.flusher = asyncio.get_running_loop().create_task(self._flush())
         if self.max_backlog and len(self.backlog) >= self.max_backlog:
-            self._overflow()
+            self.report_overflow(self)
             return False
         self.backlog.append(frame)
         return True
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         self.push(packet_frame(pkt.encode()))
-
-    def _overflow(self) -> None:
-        if not self.overflowed:
-            self.overflowed = True
-            if self.on_overflow is not None:
-                self.on_overflow(self.sid)
 
     async def _flush(self) -> None:
         backlog, wire = self.backlog, self.wire
@@ -210,9 +205,7 @@ async def _close_quietly(ws: WebSocketResponse) -> None:
         await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_SECONDS)
 
 
-def adopt(
-    socket: AsyncSocket, chat_ws: Any, *, max_backlog: int, on_overflow: OverflowListener | None
-) -> None:
+def adopt(socket: AsyncSocket, chat_ws: Any, *, max_backlog: int, report_overflow: OverflowReport) -> None:
     """Make ``socket`` a :class:`WebSocketSession` on ``chat_ws``, sending what its queue held first."""
     waiting = []
     while not socket.queue.empty():
@@ -227,8 +220,7 @@ def adopt(
     session.backlog = None
     session.flusher = None
     session.max_backlog = max_backlog
-    session.on_overflow = on_overflow
-    session.overflowed = False
+    session.report_overflow = report_overflow
     session.bad_packets = 0
     session.queue = NO_QUEUE
     for item in waiting:
@@ -326,7 +318,7 @@ def websocket_class(
     compress: bool,
     pinger: Pinger,
     max_backlog: Callable[[], int],
-    on_overflow: Callable[[], OverflowListener | None],
+    report_overflow: OverflowReport,
 ) -> type:
     """Engine.IO's aiohttp WebSocket wrapper for one server: negotiates compression only when asked, and
     serves its Engine.IO socket as a :class:`WebSocketSession`."""
@@ -345,7 +337,7 @@ def websocket_class(
             else:
                 socket.connected = True
                 socket.upgraded = True
-            adopt(socket, self, max_backlog=max_backlog(), on_overflow=on_overflow())
+            adopt(socket, self, max_backlog=max_backlog(), report_overflow=report_overflow)
             session: WebSocketSession = socket
             await session.serve(pinger)
             return self._sock
