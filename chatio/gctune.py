@@ -49,10 +49,6 @@ class GcMonitor:
         if self not in gc.callbacks:
             gc.callbacks.append(self)
 
-    def remove(self) -> None:
-        if self in gc.callbacks:
-            gc.callbacks.remove(self)
-
 
 def tune_for_serving() -> None:
     """Collect once, freeze the survivors, and raise the thresholds. Call once the app is built."""
