@@ -203,19 +203,20 @@ class ChatService:
 
     async def _history_for_join(self, room_id: str, since_seq: int | None) -> tuple[list[Message], bool]:
         """The join ack's history and ``reset`` flag (docs/protocol.md, join_room)."""
+        if since_seq is not None:
+            after = await self._store_call(
+                self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
+            )
+            if after.messages and not after.has_more:
+                return after.messages, False
         latest = await self._store_call(self.store.page(room_id, limit=self.settings.history_page_size))
         if since_seq is None:
             return latest.messages, False
         newest = latest.messages[-1].seq if latest.messages else 0
-        if since_seq > newest:
-            # The client knows of messages this room never had (its store was reset): start over.
-            return latest.messages, True
-        page = await self._store_call(
-            self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
-        )
-        if page.has_more:
-            return latest.messages, True
-        return page.messages, False
+        # Too much to replay, or the client knows of messages this room never had (its store was
+        # reset): start over. Otherwise nothing came after since_seq.
+        reset = after.has_more or since_seq > newest
+        return (latest.messages, True) if reset else ([], False)
 
     def _require_member(self, sid: str, room_id: str) -> Connection:
         connection = self._connections[sid]
