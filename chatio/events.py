@@ -158,7 +158,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             raise socketio.exceptions.ConnectionRefusedError("the server is shutting down, reconnect")
         try:
             if self.connect_gate is not None:
-                await self.connect_gate.check(environ["aiohttp.request"])
+                await self.connect_gate.check_socket(environ)
             identity = await self.authenticator.authenticate(auth)
         except ChatError as exc:  # the connection rate per address
             self.metrics.connects.labels("refused").inc()

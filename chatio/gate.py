@@ -12,6 +12,8 @@ usually holds whole.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -56,9 +58,16 @@ class Gate:
 
     async def check(self, request: web.Request) -> None:
         """Raise ``ChatError(rate_limited)`` with ``retry_after_ms`` when this address is over its limit."""
+        await self.check_address(request_address(request, self._hops))
+
+    async def check_socket(self, environ: Mapping[str, Any]) -> None:
+        """:meth:`check` for a Socket.IO connection, from the environ its session keeps."""
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        await self.check_address(client_address(environ.get("REMOTE_ADDR"), forwarded, self._hops))
+
+    async def check_address(self, address: str) -> None:
         if self._limiter is None:
             return
-        address = request_address(request, self._hops)
         wait = await self._limiter.acquire(f"{self.name}:{address}")
         if wait > 0:
             raise ChatError(

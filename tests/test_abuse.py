@@ -216,7 +216,7 @@ async def test_a_consumer_that_never_reads_again_is_cut_off(monkeypatch: pytest.
 
 
 def open_websockets(app: web.Application) -> int:
-    return sum(not socket.chatio_ws._sock.closed for socket in app[SERVER].eio.sockets.values())
+    return sum(not socket.wire.lost for socket in app[SERVER].eio.sockets.values())
 
 
 async def read_until_closed(ws: aiohttp.ClientWebSocketResponse) -> list[str]:

@@ -9,6 +9,8 @@ from importlib.metadata import version
 import engineio
 import pytest
 import socketio
+from aiohttp import web_server
+from aiohttp.web_protocol import RequestHandler
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chatio import transport
@@ -22,6 +24,7 @@ from tests.harness import clients, connect, serving
 def test_pinned_versions_are_installed() -> None:
     assert version("python-socketio") == "5.18.1"
     assert version("python-engineio") == "4.15.1"
+    assert version("aiohttp") == "3.14.5"
 
 
 def test_internals_have_the_expected_shape() -> None:
@@ -52,7 +55,18 @@ def test_internals_have_the_expected_shape() -> None:
     connect = inspect.getsource(engineio.async_server.AsyncServer._handle_connect)
     assert "await s.send(pkt)" in connect and "s.schedule_ping()" in connect
     assert "s.check_ping_timeout()" in inspect.getsource(engineio.async_server.AsyncServer._service_task)
-    assert inspect.getsource(eio_aiohttp.WebSocket.__call__).count("WebSocketResponse(") == 1
+    # ChatWebSocket replaces the driver's __call__ and keeps its constructor (handler, server).
+    assert list(inspect.signature(eio_aiohttp.WebSocket.__init__).parameters) == ["self", "handler", "server"]
+    # client_environ (chatio/transport/server.py) finds the peer through the request in the environ.
+    assert "'aiohttp.request': request" in inspect.getsource(eio_aiohttp.translate_request)
+    # take_over (chatio/transport/wire.py) leans on aiohttp's request handler.
+    slots = {name for cls in RequestHandler.__mro__ for name in getattr(cls, "__slots__", ())}
+    assert {"transport", "_message_tail", "_manager", "_task_handler", "_reading_paused"} <= slots
+    assert (
+        "if not self._force_close:\n            self._task_handler = None\n            if self.transport"
+        in (inspect.getsource(RequestHandler.start))
+    )
+    assert "_task_handler.add_done_callback" in inspect.getsource(web_server.Server.connection_lost)
     pubsub = inspect.getsource(socketio.async_pubsub_manager.AsyncPubSubManager._handle_emit)
     assert "await super().emit(" in pubsub
     mro = transport.FastRedisManager.__mro__
@@ -76,7 +90,7 @@ def pushes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     real = WebSocketSession.push
 
     def spy(self: WebSocketSession, frame: bytes) -> bool:
-        seen.append((self.sid, self.backlog is None))
+        seen.append((self.sid, self.wire.backlog is None))
         return real(self, frame)
 
     monkeypatch.setattr(WebSocketSession, "push", spy)

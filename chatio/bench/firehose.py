@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import itertools
 import secrets
 import signal
@@ -24,6 +22,7 @@ from typing import Any, cast
 import orjson
 
 from chatio.loadtest import wire
+from chatio.rfc6455 import accept_key, mask
 
 _OPEN = orjson.dumps(
     {"sid": "firehose", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000, "maxPayload": 1000000}
@@ -85,7 +84,7 @@ class Peer(asyncio.Protocol):
             if end > len(data):
                 break
             key = data[start : start + 4]
-            payload = wire.mask(data[start + 4 : end], key)  # XOR is its own inverse
+            payload = mask(data[start + 4 : end], key)  # XOR is its own inverse
             opcode = data[pos] & 0x0F
             if opcode == wire.OP_CLOSE:
                 self._send_raw(bytes((0x88, 0)))
@@ -103,7 +102,7 @@ class Peer(asyncio.Protocol):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"sec-websocket-key":
                 key = value.strip()
-        accept = base64.b64encode(hashlib.sha1(key + wire.WS_GUID).digest())
+        accept = accept_key(key)
         self._send_raw(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + server_frame(b"0" + _OPEN)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import os
 import random
 import urllib.parse
@@ -26,13 +25,10 @@ from typing import Final
 
 import orjson
 
-WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONTINUATION: Final = 0x0
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-OP_CLOSE: Final = 0x8
-OP_PING: Final = 0x9
-OP_PONG: Final = 0xA
+from chatio.rfc6455 import OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, accept_key, mask
+
+__all__ = ["OP_CLOSE", "OP_CONTINUATION", "OP_PING", "OP_PONG", "OP_TEXT"]
+
 
 EIO_PONG: Final = b"3"
 SIO_PREFIX_EVENT: Final = b"42"
@@ -78,7 +74,7 @@ def handshake(target: Target) -> tuple[bytes, bytes]:
     server that accepts it spends noticeably more CPU per delivery than these figures show.
     """
     key = base64.b64encode(os.urandom(16))
-    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+    accept = accept_key(key)
     request = (
         f"GET {target.path} HTTP/1.1\r\n"
         f"Host: {target.host}:{target.port}\r\n"
@@ -116,16 +112,6 @@ def client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
         header = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8, "big")
     key = random.randbytes(4)
     return header + key + mask(payload, key)
-
-
-def mask(payload: bytes, key: bytes) -> bytes:
-    """XOR ``payload`` with the 4-byte ``key`` repeated (RFC 6455 masking; applying it twice unmasks)."""
-    length = len(payload)
-    if not length:
-        return payload
-    repeated = (key * (length // 4 + 1))[:length]
-    masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
-    return masked.to_bytes(length, "little")
 
 
 def connect_packet(auth: dict[str, str]) -> bytes:

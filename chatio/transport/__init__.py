@@ -1,6 +1,6 @@
-"""The one package that touches python-socketio's and python-engineio's internals.
+"""The one package that touches python-socketio's, python-engineio's and aiohttp's internals.
 
-Both packages are pinned exactly in pyproject.toml because of what this package relies on, and
+All three are pinned exactly in pyproject.toml because of what this package relies on, and
 ``tests/test_transport.py`` pins each assumption so that an upgrade that breaks one fails loudly:
 
 * ``AsyncServer._handle_event_internal(server, sid, eio_sid, data, namespace, id)`` is wrapped to record
@@ -11,22 +11,28 @@ Both packages are pinned exactly in pyproject.toml because of what this package 
   client accepts (:class:`~chatio.transport.session.PollingSession`), a pending long-poll is released when
   its session ends, and every packet bound for a long-polling socket passes the slow-consumer bound
   (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``);
-* ``engineio.AsyncServer._async['websocket']`` (the aiohttp WebSocket wrapper) is replaced per server, so
-  that per-message deflate is negotiated only when ``CHATIO_WEBSOCKET_COMPRESSION`` is on, and so that
-  every WebSocket is served by a lean :class:`~chatio.transport.session.WebSocketSession` (one task per
-  connection, frames written directly, one pinger per server) instead of Engine.IO's reader, writer and
-  ping tasks and queue;
+* ``engineio.AsyncServer._async['websocket']`` (the aiohttp WebSocket wrapper) is replaced per server:
+  the handshake is answered here and the TCP connection is taken from aiohttp
+  (:mod:`~chatio.transport.wire`: aiohttp 3.14's request handler is pinned too), so that every WebSocket is
+  served by a :class:`~chatio.transport.wire.Wire` and a lean
+  :class:`~chatio.transport.session.WebSocketSession` (no task while idle, frames written directly, one
+  pinger per server) instead of Engine.IO's reader, writer and ping tasks and queue and aiohttp's request;
+  per-message deflate is negotiated only when ``CHATIO_WEBSOCKET_COMPRESSION`` is on;
+* python-socketio keeps, per session, only the client's address of its first request's environ
+  (``client_environ``), not aiohttp's request;
 * ``AsyncManager.emit`` is the broadcast fast path (:mod:`chatio.transport.broadcast`), also for local
   delivery under ``AsyncRedisManager`` through the method resolution order.
 
-Modules: :mod:`~chatio.transport.server` (``ChatServer``), :mod:`~chatio.transport.session` (WebSocket
-sessions, the pinger), :mod:`~chatio.transport.broadcast` (the managers), :mod:`~chatio.transport.frames`.
+Modules: :mod:`~chatio.transport.server` (``ChatServer``), :mod:`~chatio.transport.session` (Engine.IO
+sessions, the pinger), :mod:`~chatio.transport.wire` (the WebSocket connection),
+:mod:`~chatio.transport.broadcast` (the managers), :mod:`~chatio.transport.frames`.
 """
 
 from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
 from chatio.transport.frames import text_frame
 from chatio.transport.server import ACK_REQUESTED, EVICT_GRACE_SECONDS, ChatServer, JsonCodec
-from chatio.transport.session import DIRECT_BUFFER_LIMIT, WebSocketSession
+from chatio.transport.session import WebSocketSession
+from chatio.transport.wire import DIRECT_BUFFER_LIMIT
 
 __all__ = [
     "ACK_REQUESTED",

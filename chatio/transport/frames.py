@@ -5,25 +5,22 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-
-def _frame(opcode: int, payload: bytes) -> bytes:
-    size = len(payload)
-    head = 0x80 | opcode
-    if size < 126:
-        return struct.pack("!BB", head, size) + payload
-    if size < 65536:
-        return struct.pack("!BBH", head, 126, size) + payload
-    return struct.pack("!BBQ", head, 127, size) + payload
+from chatio.rfc6455 import OP_BINARY, OP_CLOSE, OP_TEXT, frame
 
 
 def text_frame(payload: bytes) -> bytes:
     """A complete, unmasked, final text frame carrying ``payload`` (UTF-8)."""
-    return _frame(0x1, payload)
+    return frame(OP_TEXT, payload)
 
 
 def binary_frame(payload: bytes) -> bytes:
     """A complete, unmasked, final binary frame carrying ``payload``."""
-    return _frame(0x2, payload)
+    return frame(OP_BINARY, payload)
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A close frame with a status ``code`` and a short UTF-8 ``reason`` (at most 123 bytes)."""
+    return frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123].decode(errors="ignore").encode())
 
 
 def packet_frame(encoded: str | bytes) -> bytes:

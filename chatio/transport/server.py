@@ -12,14 +12,17 @@ from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
+from chatio.rfc6455 import GOING_AWAY
 from chatio.transport.frames import text_frame
 from chatio.transport.session import (
+    Hub,
     OverflowListener,
     Pinger,
     PollingSession,
     WebSocketSession,
     websocket_class,
 )
+from chatio.transport.wire import Wire
 
 ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack_requested", default=True)
 
@@ -50,10 +53,12 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         self.pinger = Pinger(self.eio.ping_interval)
         drivers = dict(self.eio._async)
         drivers["websocket"] = websocket_class(
-            compress=websocket_compression,
-            pinger=self.pinger,
-            max_backlog=lambda: self.max_queue,
-            report_overflow=self.report_overflow,
+            Hub(
+                pinger=self.pinger,
+                compress=websocket_compression,
+                max_backlog=lambda: self.max_queue,
+                report_overflow=self.report_overflow,
+            )
         )
         self.eio._async = drivers
 
@@ -110,10 +115,10 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         if not isinstance(socket, WebSocketSession):
             socket.queue.put_nowait(None)  # a long-poll gets the notice, or the ping timeout ends it
             return
-        wire = socket.wire
+        wire: Wire = socket.wire
         grace = EVICT_GRACE_SECONDS if grace_seconds is None else grace_seconds
         deadline = asyncio.get_running_loop().time() + grace
-        while not wire.is_closing():
+        while not wire.lost:
             if asyncio.get_running_loop().time() >= deadline:
                 wire.abort()
                 return
@@ -135,8 +140,13 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         # a WebSocket (from the start or after the upgrade) becomes a WebSocketSession instead.
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and type(socket) is AsyncSocket and not socket.upgraded:
-            socket.__class__ = PollingSession
-        return await super()._handle_eio_connect(eio_sid, environ)
+            if "transport=websocket" in environ.get("QUERY_STRING", "").split("&"):
+                # Engine.IO would start a task that sleeps through the first ping interval; the
+                # server's Pinger pings this socket once its WebSocket is served.
+                socket.last_ping = None
+            else:
+                socket.__class__ = PollingSession
+        return await super()._handle_eio_connect(eio_sid, client_environ(environ))
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)
@@ -165,19 +175,27 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
             await asyncio.sleep(0.01)
         for socket in sockets:
             self.eio.sockets.pop(socket.sid, None)
-        # Sessions close their WebSocket themselves; this is for one caught mid-upgrade.
-        websockets = [
-            socket.chatio_ws._sock
-            for socket in sockets
-            if not isinstance(socket, WebSocketSession)
-            and getattr(socket, "chatio_ws", None) is not None
-            and not socket.chatio_ws._sock.closed
-        ]
-        if websockets:
-            await asyncio.gather(
-                *(ws.close(code=1001, message=b"server shutdown") for ws in websockets),
-                return_exceptions=True,
-            )
+            # Sessions have closed their wire (1000); this is for one caught mid-upgrade.
+            wire: Wire | None = getattr(socket, "wire", None)
+            if wire is not None:
+                wire.close(GOING_AWAY, "server shutdown")
+
+
+def client_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    """What a Socket.IO session keeps of the request that opened it: the client's address.
+
+    python-socketio keeps the environ of the first request for the session's lifetime, and Engine.IO's
+    environ holds aiohttp's request (and with it the parsed headers and the HTTP protocol object), with
+    ``REMOTE_ADDR`` always ``127.0.0.1``. The session keeps the TCP peer's address as ``REMOTE_ADDR`` and,
+    when there is one, ``HTTP_X_FORWARDED_FOR``; the connect handlers get this.
+    """
+    request = environ.get("aiohttp.request")
+    peer = request.remote if request is not None else environ.get("REMOTE_ADDR")
+    kept: dict[str, Any] = {"REMOTE_ADDR": peer or "unknown"}
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+    if forwarded:
+        kept["HTTP_X_FORWARDED_FOR"] = forwarded
+    return kept
 
 
 def _still_sending(socket: Any) -> bool:

@@ -1,55 +1,54 @@
-"""Engine.IO sessions over WebSocket with one task each, direct writes, and a shared pinger.
+"""Engine.IO sessions served by a :class:`~chatio.transport.wire.Wire`, and a shared pinger.
 
-python-engineio serves a WebSocket with, per connection, a reader that wraps every read in a new task and
-a timer (``wait_for``), a writer task that wakes on an ``asyncio.Queue`` (itself a deque, two waiter
-deques and an event), and a ping task that sleeps through each ping interval. At 10,000 idle connections
-those objects are most of the server's memory and most of the garbage collector's work.
+python-engineio serves a WebSocket from inside aiohttp's request handler with, per connection, a reader
+that wraps every read in a new task and a timer, a writer task that wakes on an ``asyncio.Queue``, and a
+ping task that sleeps through each ping interval; aiohttp keeps the request, its headers, its parser and
+two more tasks alive meanwhile. At 10,000 idle connections those objects are most of the server's memory
+and most of the garbage collector's work.
 
 :class:`WebSocketSession` replaces that, for every Engine.IO socket whose transport is (or becomes, after
 the polling-to-WebSocket upgrade) a WebSocket:
 
-* **Reading** happens in the aiohttp request's own task, one ``receive()`` at a time; the ping timeout is
-  enforced by Engine.IO's service task, which already watches every socket.
-* **Writing** is synchronous: an outgoing packet becomes a finished frame written to the transport at once,
-  in call order. Only when the transport holds more than ``DIRECT_BUFFER_LIMIT`` unsent bytes do frames
-  wait, in a backlog drained by a task that exists while the backlog does; past ``max_backlog`` frames the
-  socket is a slow consumer and the server is told (``report_overflow``).
+* **The connection** is a :class:`~chatio.transport.wire.Wire` that took the TCP transport over from
+  aiohttp right after the handshake: the request and everything of aiohttp's is freed.
+* **Reading**: the wire hands each message to the session in order (``on_message``), from a task that
+  exists only while messages wait; the ping timeout is enforced by Engine.IO's service task, which
+  already watches every socket.
+* **Writing** is synchronous: an outgoing packet becomes a finished frame written at once, in call order,
+  or after the wire's backlog when the client reads slowly; past ``CHATIO_SLOW_CONSUMER_MAX_QUEUE`` frames
+  the socket is a slow consumer and the server is told (``report_overflow``).
 * **Pinging** is done by one :class:`Pinger` per server, which walks the sockets in buckets so that the
   pings of 10,000 connections are spread over the interval instead of fired at once.
 
 The Engine.IO socket object is kept (python-socketio and python-engineio look it up by sid and call its
 ``send``, ``close``, ``receive`` and ``check_ping_timeout``); its class is switched to
 :class:`WebSocketSession` when its WebSocket takes over, and its queue is replaced by :data:`NO_QUEUE`.
+Its only new attributes are ``wire`` and ``hub`` (what every session of the server shares).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from aiohttp import WSMsgType
-from aiohttp.web import WebSocketResponse
+from aiohttp import web
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
-from chatio.transport.frames import PING_FRAME, packet_frame
+from chatio.transport.frames import PING_FRAME, packet_frame, text_frame
+from chatio.transport.wire import Detached, Wire, handshake, take_over
 
 log = logging.getLogger(__name__)
 
-#: Unsent bytes above which a connection's frames wait in its backlog instead of being written at once.
-DIRECT_BUFFER_LIMIT: Final = 256 * 1024
 #: How often the pinger wakes; each wake pings one bucket of sockets.
 PING_TICK_SECONDS: Final = 0.25
-#: How long a closing session waits for its client's close frame before dropping the connection.
-CLOSE_TIMEOUT_SECONDS: Final = 2.0
 
 OverflowListener = Callable[[str], None]
 #: ``report(socket)``: the server's one place that tells its OverflowListener about a socket, once.
@@ -84,17 +83,23 @@ class NoQueue:
 NO_QUEUE: Final = NoQueue()
 
 
-class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
-    """An Engine.IO socket served by a WebSocket; see the module docstring. Built by :func:`adopt`."""
+@dataclasses.dataclass(slots=True)
+class Hub:
+    """What every WebSocket session of one server shares."""
 
-    chatio_ws: Any
-    last_ping: float | None
-    wire: asyncio.Transport
-    backlog: deque[bytes] | None
-    flusher: asyncio.Task[None] | None
-    max_backlog: int
+    pinger: Pinger
+    compress: bool
+    #: Frames a session's backlog may hold (0: no bound), read when a WebSocket opens.
+    max_backlog: Callable[[], int]
     report_overflow: OverflowReport
-    bad_packets: int
+
+
+class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
+    """An Engine.IO socket served by a :class:`Wire`; see the module docstring. Built by :func:`adopt`."""
+
+    wire: Wire
+    hub: Hub
+    last_ping: float | None
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -102,53 +107,19 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
         """Write ``frame`` now, or after the frames already waiting. False when it was dropped."""
         if self.closed:
             return False
-        wire = self.wire
-        if self.backlog is None:
-            if wire.is_closing():
-                return False
-            if wire.get_write_buffer_size() <= DIRECT_BUFFER_LIMIT:
-                wire.write(frame)
-                return True
-            self.backlog = deque()
-            self.flusher = asyncio.get_running_loop().create_task(self._flush())
-        if self.max_backlog and len(self.backlog) >= self.max_backlog:
-            self.report_overflow(self)
-            return False
-        self.backlog.append(frame)
-        return True
+        return self.wire.send(frame)
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         self.push(packet_frame(pkt.encode()))
 
-    async def _flush(self) -> None:
-        backlog, wire = self.backlog, self.wire
-        protocol = self.chatio_ws._sock._writer.protocol
-        try:
-            while backlog and not wire.is_closing():
-                if wire.get_write_buffer_size() > DIRECT_BUFFER_LIMIT:
-                    # aiohttp's protocol pauses above the transport's high-water mark; this returns once
-                    # the client has read enough. The sleep covers a buffer not (yet) paused.
-                    await protocol._drain_helper()
-                    await asyncio.sleep(0)
-                    continue
-                wire.write(backlog.popleft())
-        except (ConnectionError, RuntimeError):
-            pass
-        finally:
-            self.backlog = None
-            self.flusher = None
-            if self.closed:
-                self._close_websocket()
-
     def drop_backlog(self) -> None:
         """Forget the frames waiting for this socket (an evicted slow consumer will not read them)."""
-        if self.backlog is not None:
-            self.backlog.clear()
+        self.wire.drop_backlog()
 
     @property
     def sending(self) -> bool:
         """True while frames wait for a client that can still receive them."""
-        return self.backlog is not None and not self.wire.is_closing()
+        return self.wire.sending
 
     # --- Engine.IO hooks ---------------------------------------------------------------------------------
 
@@ -158,55 +129,35 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         await super().close(wait=False, abort=abort, reason=reason)
-        if self.backlog is None:
-            self._close_websocket()
+        self.hub.pinger.discard(self)
+        self.wire.close()
 
-    def _close_websocket(self) -> None:
-        ws: WebSocketResponse = self.chatio_ws._sock
-        if not ws.closed and not ws._closing:
-            task = asyncio.get_running_loop().create_task(_close_quietly(ws))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+    # --- the wire's receiver -----------------------------------------------------------------------------
 
-    # --- reading -----------------------------------------------------------------------------------------
-
-    async def serve(self, pinger: Pinger) -> None:
-        """Read packets until the WebSocket ends; Engine.IO's ``receive`` handles each."""
-        ws: WebSocketResponse = self.chatio_ws._sock
-        pinger.add(self)
-        try:
-            while not self.closed:
-                message = await ws.receive()
-                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    break
-                await self._receive(message.data)
-        finally:
-            pinger.discard(self)
-            if not self.closed:
-                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-
-    async def _receive(self, data: str | bytes) -> None:
+    async def on_message(self, data: str | bytes) -> None:
         try:
             await self.receive(eio_packet.Packet(encoded_packet=data))
         except eio_exceptions.SocketIsClosedError:
             return
         except (ValueError, KeyError, IndexError, TypeError, eio_exceptions.UnknownPacketError) as exc:
             # Garbage from a client: report the first per session, ignore the rest (no log flood).
-            self.bad_packets += 1
-            if self.bad_packets == 1:
+            if not getattr(self, "bad_packets", 0):
                 log.warning("session %s sent a malformed Engine.IO packet: %r", self.sid, exc)
+            self.bad_packets = getattr(self, "bad_packets", 0) + 1
+
+    async def on_lost(self) -> None:
+        self.hub.pinger.discard(self)
+        if not self.closed:
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        if self.server.sockets.get(self.sid) is self:
+            del self.server.sockets[self.sid]
+
+    def on_overflow(self) -> None:
+        self.hub.report_overflow(self)
 
 
-_background: set[asyncio.Task[None]] = set()
-
-
-async def _close_quietly(ws: WebSocketResponse) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_SECONDS)
-
-
-def adopt(socket: AsyncSocket, chat_ws: Any, *, max_backlog: int, report_overflow: OverflowReport) -> None:
-    """Make ``socket`` a :class:`WebSocketSession` on ``chat_ws``, sending what its queue held first."""
+def adopt(socket: AsyncSocket, wire: Wire, hub: Hub) -> WebSocketSession:
+    """Make ``socket`` a :class:`WebSocketSession` on ``wire``, sending what its queue held first."""
     waiting = []
     while not socket.queue.empty():
         item = socket.queue.get_nowait()
@@ -215,34 +166,59 @@ def adopt(socket: AsyncSocket, chat_ws: Any, *, max_backlog: int, report_overflo
             waiting.append(item)
     socket.__class__ = WebSocketSession
     session: WebSocketSession = socket
-    session.chatio_ws = chat_ws
-    session.wire = chat_ws._sock._writer.transport
-    session.backlog = None
-    session.flusher = None
-    session.max_backlog = max_backlog
-    session.report_overflow = report_overflow
-    session.bad_packets = 0
+    session.wire = wire
+    session.hub = hub
     session.queue = NO_QUEUE
+    wire.receiver = session
     for item in waiting:
         session.push(packet_frame(item.encode()))
+    hub.pinger.add(session)
+    return session
 
 
-async def upgrade(socket: AsyncSocket, ws: WebSocketResponse) -> bool:
-    """Engine.IO's polling-to-WebSocket upgrade handshake; True once the client has switched."""
-    socket.upgrading = True
-    try:
-        probe = await ws.receive()
-        if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
-            return False
-        await ws.send_str("3probe")
-        await socket.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending long-poll
-        confirm = await ws.receive()
-        if confirm.type is not WSMsgType.TEXT or confirm.data != "5":
-            return False
-        socket.upgraded = True
-        return True
-    finally:
-        socket.upgrading = False
+class Probe:
+    """The receiver of a WebSocket that upgrades a long-polling session (Engine.IO's probe handshake).
+
+    The client sends ``2probe`` and gets ``3probe``; the pending long-poll is answered with a NOOP; the
+    client sends ``5`` and the session moves to the WebSocket (:func:`adopt`). Anything else ends the
+    WebSocket and the session stays on long-polling.
+    """
+
+    __slots__ = ("hub", "probed", "socket", "wire")
+
+    def __init__(self, socket: AsyncSocket, hub: Hub) -> None:
+        self.socket = socket
+        self.hub = hub
+        self.wire: Wire | None = None
+        self.probed = False
+
+    async def on_message(self, data: str | bytes) -> None:
+        socket, wire = self.socket, self.wire
+        assert wire is not None
+        if not self.probed and data == "2probe" and not socket.closed:
+            self.probed = True
+            wire.send(text_frame(b"3probe"))
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends the pending long-poll
+        elif self.probed and data == "5" and not socket.closed:
+            socket.upgraded = True
+            socket.upgrading = False
+            adopt(socket, wire, self.hub)
+        else:
+            self._give_up()
+            wire.close()
+
+    async def on_lost(self) -> None:
+        self._give_up()
+
+    def on_overflow(self) -> None:
+        return None
+
+    def _give_up(self) -> None:
+        socket = self.socket
+        if not socket.upgraded:
+            socket.upgrading = False
+            if getattr(socket, "wire", None) is self.wire:
+                del socket.wire
 
 
 class PollingSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
@@ -313,33 +289,40 @@ class Pinger:
             turn = (turn + 1) % len(self._buckets)
 
 
-def websocket_class(
-    *,
-    compress: bool,
-    pinger: Pinger,
-    max_backlog: Callable[[], int],
-    report_overflow: OverflowReport,
-) -> type:
-    """Engine.IO's aiohttp WebSocket wrapper for one server: negotiates compression only when asked, and
-    serves its Engine.IO socket as a :class:`WebSocketSession`."""
+def websocket_class(hub: Hub) -> type:
+    """Engine.IO's aiohttp WebSocket wrapper for one server: the handshake, then a :class:`Wire`."""
 
     class ChatWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base class
-        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
             request = environ["aiohttp.request"]
-            self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=compress)
-            await self._sock.prepare(request)
+            answer = handshake(request, compress=hub.compress)
+            if isinstance(answer, web.StreamResponse):
+                return answer
             # The handler is the bound _websocket_handler of the Engine.IO socket being served.
             socket: AsyncSocket = self.handler.__self__
-            socket.chatio_ws = self
-            if socket.connected:
-                if not await upgrade(socket, self._sock):
-                    return self._sock
+            if socket.closed:
+                return web.Response(status=400, text="the session has ended")
+            response, deflate = answer
+            wire = Wire(
+                socket,
+                max_size=self.server.max_http_buffer_size,
+                max_backlog=hub.max_backlog(),
+                deflate=deflate,
+            )
+            if socket.connected:  # a long-polling session upgrading
+                probe = Probe(socket, hub)
+                probe.wire = wire
+                wire.receiver = probe
+                socket.upgrading = True
+                socket.wire = wire  # so that shutdown can close it mid-upgrade
+                tail = take_over(request, wire, response)
             else:
+                tail = take_over(request, wire, response)
                 socket.connected = True
                 socket.upgraded = True
-            adopt(socket, self, max_backlog=max_backlog(), report_overflow=report_overflow)
-            session: WebSocketSession = socket
-            await session.serve(pinger)
-            return self._sock
+                adopt(socket, wire, hub)
+            if tail:
+                wire.data_received(tail)
+            return Detached()
 
     return ChatWebSocket
