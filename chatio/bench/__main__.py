@@ -26,6 +26,7 @@ from chatio.loadtest.__main__ import raise_file_limit
 
 DEFAULT_OUT: Final = Path(__file__).resolve().parent.parent.parent / "docs" / "performance.md"
 HOOKS: Final = (
+    ("Where an idle connection's memory goes", "chatio.bench.memory"),
     ("Persistence (issue: durable messages through MongoDB)", "chatio.bench.persistence"),
     ("Cross-process fan-out (issue: several chatio processes behind Redis)", "chatio.bench.crossprocess"),
 )
