@@ -213,6 +213,7 @@ async def test_handshake_refusals() -> None:
             url, headers=base | {"Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "8"}
         ) as response:
             assert response.status == 426 and response.headers["Sec-WebSocket-Version"] == "13"
+        assert not server.app[SERVER].eio.sockets, "a refused handshake leaves no session behind"
 
 
 async def test_aiohttp_lets_go_of_taken_over_connections() -> None:
@@ -279,3 +280,52 @@ async def test_the_aiohttp_client_with_deflate_round_trips() -> None:
         while not (text := await ws.receive_str(timeout=5)).startswith("432["):
             pass
         assert "z" * 500 in text
+
+
+async def open_polling(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.get(url + "/socket.io/?EIO=4&transport=polling") as response:
+        opened = await response.text()
+    sid: str = orjson.loads(opened[1:])["sid"]
+    return sid
+
+
+async def test_an_upgrade_that_goes_wrong_leaves_the_session_on_long_polling() -> None:
+    async with serving() as server, aiohttp.ClientSession() as http:
+        sid = await open_polling(http, server.url)
+        ws = await http.ws_connect(
+            server.url.replace("http", "ws") + f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        )
+        await ws.send_str("2probe")
+        assert await ws.receive_str(timeout=5) == "3probe"
+        await ws.send_str("not the upgrade packet")
+        assert (await ws.receive(timeout=5)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await ws.close()
+        # The session goes on over long-polling.
+        poll = server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+        async with http.post(poll, data='40{"username":"poller"}') as response:
+            assert response.status == 200
+        answer = ""
+        while "40{" not in answer:
+            async with http.get(poll) as response:
+                assert response.status == 200
+                answer += await response.text()
+
+
+async def test_a_probed_upgrade_moves_the_session_to_the_websocket() -> None:
+    async with serving() as server, aiohttp.ClientSession() as http:
+        sid = await open_polling(http, server.url)
+        poll = server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+        pending = asyncio.create_task(http.get(poll))
+        await asyncio.sleep(0.05)
+        ws = await http.ws_connect(
+            server.url.replace("http", "ws") + f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        )
+        await ws.send_str("2probe")
+        assert await ws.receive_str(timeout=5) == "3probe"
+        async with await pending as response:
+            assert await response.text() == "6", "the pending long-poll is released with a NOOP"
+        await ws.send_str("5")
+        await ws.send_str('40{"username":"upgraded"}')
+        assert (await ws.receive_str(timeout=5)).startswith("40{")
+        assert type(server.app[SERVER].eio.sockets[sid]).__name__ == "WebSocketSession"
+        await ws.close()

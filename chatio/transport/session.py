@@ -295,11 +295,12 @@ def websocket_class(hub: Hub) -> type:
     class ChatWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base class
         async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
             request = environ["aiohttp.request"]
-            answer = handshake(request, compress=hub.compress)
-            if isinstance(answer, web.StreamResponse):
-                return answer
             # The handler is the bound _websocket_handler of the Engine.IO socket being served.
             socket: AsyncSocket = self.handler.__self__
+            answer = handshake(request, compress=hub.compress)
+            if isinstance(answer, web.StreamResponse):
+                await self._abandon(socket)
+                return answer
             if socket.closed:
                 return web.Response(status=400, text="the session has ended")
             response, deflate = answer
@@ -309,20 +310,30 @@ def websocket_class(hub: Hub) -> type:
                 max_backlog=hub.max_backlog(),
                 deflate=deflate,
             )
+            try:
+                tail = take_over(request, wire, response)
+            except ConnectionResetError:  # the client left during the handshake
+                await self._abandon(socket)
+                return Detached()
+            # No data reaches the wire before the next turn of the event loop: its receiver is set first.
             if socket.connected:  # a long-polling session upgrading
                 probe = Probe(socket, hub)
                 probe.wire = wire
                 wire.receiver = probe
                 socket.upgrading = True
                 socket.wire = wire  # so that shutdown can close it mid-upgrade
-                tail = take_over(request, wire, response)
             else:
-                tail = take_over(request, wire, response)
                 socket.connected = True
                 socket.upgraded = True
                 adopt(socket, wire, hub)
             if tail:
                 wire.data_received(tail)
             return Detached()
+
+        async def _abandon(self, socket: AsyncSocket) -> None:
+            """End a session whose first WebSocket never opened (an upgrading one stays on long-polling)."""
+            if not socket.connected:
+                await socket.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+                self.server.sockets.pop(socket.sid, None)
 
     return ChatWebSocket
