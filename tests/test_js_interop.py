@@ -14,10 +14,12 @@ pytestmark = pytest.mark.node
 SCRIPT_TIMEOUT_SECONDS = 60.0
 
 
-def test_socketio_client_interop() -> None:
+@pytest.mark.parametrize("compression", ["false", "true"])
+def test_socketio_client_interop(compression: str) -> None:
+    """Also with per-message deflate, which the npm client (the ``ws`` package under Node) offers."""
     node = node_binary()
     require_npm_package("socket.io-client")
-    with start_server() as server:
+    with start_server({"CHATIO_WEBSOCKET_COMPRESSION": compression}) as server:
         try:
             result = run_bounded(
                 [node, "interop.mjs", server.url], cwd=JS_DIR, timeout=SCRIPT_TIMEOUT_SECONDS

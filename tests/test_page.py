@@ -18,12 +18,14 @@ CATCHUP_MAX = 4
 SERVER_ENV = {"CHATIO_CATCHUP_MAX": str(CATCHUP_MAX), "CHATIO_HISTORY_PAGE_SIZE": "5"}
 
 
-def test_page_two_users(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["false", "true"])
+def test_page_two_users(tmp_path: Path, compression: str) -> None:
+    """Also with per-message deflate, which Chromium offers."""
     node = node_binary()
     require_npm_package("playwright-core")
     require_chromium()
     shots = tmp_path / "screenshots"
-    with start_server(SERVER_ENV) as server:
+    with start_server(SERVER_ENV | {"CHATIO_WEBSOCKET_COMPRESSION": compression}) as server:
         command = [node, "page.mjs", server.url, str(shots), "--catchup-max", str(CATCHUP_MAX)]
         try:
             result = run_bounded(command, cwd=JS_DIR, timeout=SCRIPT_TIMEOUT_SECONDS)
