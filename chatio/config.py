@@ -233,7 +233,11 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "ping_timeout_seconds": ("PING_TIMEOUT_SECONDS", _number(1, 600), "Engine.IO ping timeout."),
     "max_payload_bytes": ("MAX_PAYLOAD_BYTES", _integer(1024, 100_000_000), "Largest inbound frame."),
     "cors_origins": ("CORS_ORIGINS", _origins, "Comma-separated allowed origins; empty: same-origin."),
-    "websocket_compression": ("WEBSOCKET_COMPRESSION", _boolean, "Per-message deflate on WebSocket, both ways, no context kept between messages; costs CPU."),
+    "websocket_compression": (
+        "WEBSOCKET_COMPRESSION",
+        _boolean,
+        "Per-message deflate on WebSocket, both ways, no context kept between messages; costs CPU.",
+    ),
     "fast_broadcast": ("FAST_BROADCAST", _boolean, "Encode a room broadcast once for every recipient."),
     "drain_delay_seconds": ("DRAIN_DELAY_SECONDS", _number(0, 600), "Wait with /readyz 503 before closing."),
     "shutdown_timeout_seconds": ("SHUTDOWN_TIMEOUT_SECONDS", _number(0.1, 600), "Bound on shutdown."),

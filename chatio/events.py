@@ -129,8 +129,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             log.exception("command %s failed", label)
             failure = ChatError(errors.INTERNAL, "internal error; it has been logged")
             ack, outcome = self._refuse(sid, event, failure), errors.INTERNAL
-        self.metrics.event_duration.labels(label).observe(time.perf_counter() - started)
-        self.metrics.events.labels(label, outcome).inc()
+        self.metrics.event_handled(label, outcome, time.perf_counter() - started)
         return ack
 
     def _refuse(self, sid: str, event: str, error: ChatError) -> Ack:

@@ -52,6 +52,19 @@ class Metrics:
             "chat_connects", "Connection attempts, by outcome.", ["outcome"], registry=self.registry
         )
 
+        # labels() takes a lock and builds a key on every call; the children of the closed label sets are
+        # kept here instead (commands are the hot path).
+        self._event_children: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+
+    def event_handled(self, event: str, outcome: str, seconds: float) -> None:
+        """Record one client command: its duration and its outcome."""
+        children = self._event_children.get((event, outcome))
+        if children is None:
+            children = (self.event_duration.labels(event), self.events.labels(event, outcome))
+            self._event_children[(event, outcome)] = children
+        children[0].observe(seconds)
+        children[1].inc()
+
     def watch(self, connections: Callable[[], float], rooms: Callable[[], float]) -> None:
         """Read the gauges from live state at scrape time instead of tracking them twice."""
         self.connections_active.set_function(connections)

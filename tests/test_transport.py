@@ -16,8 +16,8 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from chatio import transport
 from chatio.app import SERVER
 from chatio.config import Settings
-from chatio.transport import WebSocketSession
 from chatio.transport.frames import binary_frame
+from chatio.transport.wire import Wire
 from tests.harness import clients, connect, serving
 
 
@@ -35,6 +35,14 @@ def test_internals_have_the_expected_shape() -> None:
         "eio_sid",
         "reason",
     ]
+    # ChatServer._handle_event_internal replays this body, writing the ack as one frame.
+    internal = inspect.getsource(socketio.AsyncServer._handle_event_internal)
+    for needle in [
+        "r = await server._trigger_event(data[0], namespace, sid, *data[1:])",
+        "if r != self.not_handled and id is not None:",
+        "packet.ACK, namespace=namespace, id=id, data=data",
+    ]:
+        assert needle in internal, needle
     socket_source = inspect.getsource(engineio.async_socket.AsyncSocket)
     # WebSocketSession overrides send/schedule_ping/close and relies on receive() for every packet type.
     for needle in [
@@ -84,22 +92,22 @@ def test_text_frames_follow_rfc_6455() -> None:
 
 
 @pytest.fixture
-def pushes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Record each frame a WebSocket session writes or backlogs (a spy: the real method still runs)."""
-    seen: list[tuple[str, bool]] = []
-    real = WebSocketSession.push
+def pushes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, bool]]:
+    """Record each frame a WebSocket wire writes or backlogs (a spy: the real method still runs)."""
+    seen: list[tuple[str | None, bool]] = []
+    real = Wire.send
 
-    def spy(self: WebSocketSession, frame: bytes) -> bool:
-        seen.append((self.sid, self.wire.backlog is None))
+    def spy(self: Wire, frame: bytes) -> bool:
+        seen.append((getattr(self.receiver, "sid", None), self.backlog is None))
         return real(self, frame)
 
-    monkeypatch.setattr(WebSocketSession, "push", spy)
+    monkeypatch.setattr(Wire, "send", spy)
     return seen
 
 
 @pytest.mark.parametrize("transports", [("websocket",), ("polling",), ("polling", "websocket")])
 async def test_order_is_kept_per_connection(
-    pushes: list[tuple[str, bool]], transports: tuple[str, ...]
+    pushes: list[tuple[str | None, bool]], transports: tuple[str, ...]
 ) -> None:
     settings = Settings(pod_name="t", rate_limit_per_minute=100_000)
     async with serving(settings) as server, clients(server.url, "sender") as (sender,):

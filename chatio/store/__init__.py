@@ -7,6 +7,7 @@ Two implementations pass the same contract suite (``tests/test_store_contract.py
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import time
@@ -161,5 +162,21 @@ def now_ms() -> int:
 
 
 def new_id() -> str:
-    """A 24-hex-digit id ordered by creation second, the same shape as a MongoDB ObjectId."""
-    return f"{int(time.time()):08x}{os.urandom(8).hex()}"
+    """A 24-hex-digit id ordered by creation second, made like a MongoDB ObjectId.
+
+    Seconds since the epoch, 5 random bytes drawn once per process, and a counter from a random start:
+    unique within a process, and across processes unless two draw the same 40 random bits.
+    """
+    return f"{int(time.time()):08x}{_ID_PROCESS}{next(_id_counter) & 0xFFFFFF:06x}"
+
+
+def _reseed_ids() -> None:
+    global _ID_PROCESS, _id_counter
+    _ID_PROCESS = os.urandom(5).hex()
+    _id_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
+_ID_PROCESS = ""
+_id_counter = itertools.count()
+_reseed_ids()
+os.register_at_fork(after_in_child=_reseed_ids)

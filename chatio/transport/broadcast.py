@@ -109,7 +109,7 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
             if socket is None or socket.closed or socket.closing:
                 continue
             if type(socket) is WebSocketSession:
-                delivered += socket.push(frame)
+                delivered += socket.wire.send(frame)
                 continue
             if server.overflowing(eio_sid, socket):
                 continue
