@@ -43,6 +43,10 @@ def test_internals_have_the_expected_shape() -> None:
         "packet.ACK, namespace=namespace, id=id, data=data",
     ]:
         assert needle in internal, needle
+    # ChatServer.receive_event calls _handle_event as _handle_eio_message does for a text EVENT.
+    message = inspect.getsource(socketio.AsyncServer._handle_eio_message)
+    assert "if eio_sid in self._binary_packet:" in message
+    assert "await self._handle_event(eio_sid, pkt.namespace, pkt.id,\n" in message
     socket_source = inspect.getsource(engineio.async_socket.AsyncSocket)
     # WebSocketSession overrides send/schedule_ping/close and relies on receive() for every packet type.
     for needle in [

@@ -58,6 +58,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
                 compress=websocket_compression,
                 max_backlog=lambda: self.max_queue,
                 report_overflow=self.report_overflow,
+                receive_event=self.receive_event,
             )
         )
         self.eio._async = drivers
@@ -124,7 +125,31 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
                 return
             await asyncio.sleep(0.1)
 
-    # --- acks, disconnects and shutdown -------------------------------------------------------------------
+    # --- events, acks, disconnects and shutdown -------------------------------------------------------------
+
+    async def receive_event(self, eio_sid: str, text: str) -> bool:
+        """Handle ``42[<id>][...]``, an EVENT for ``/`` in an Engine.IO MESSAGE, straight from its text.
+
+        python-engineio and python-socketio would build an Engine.IO packet, trigger the message handler,
+        build a Socket.IO packet and decode it; this decodes the common shape once and calls
+        ``_handle_event`` as ``_handle_eio_message`` would. False for anything else (another namespace,
+        binary attachments, a malformed packet): the ordinary path then takes it, errors included.
+        """
+        if eio_sid in self._binary_packet:
+            return False
+        end, size = 2, len(text)
+        while end < size and end < 24 and text[end].isdigit():
+            end += 1
+        if end == size or text[end] != "[":
+            return False
+        try:
+            args = orjson.loads(text[end:])
+        except orjson.JSONDecodeError:
+            return False
+        if not args or type(args) is not list or type(args[0]) is not str:
+            return False
+        await self._handle_event(eio_sid, "/", int(text[2:end]) if end > 2 else None, args)
+        return True
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None

@@ -32,7 +32,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -92,6 +92,8 @@ class Hub:
     #: Frames a session's backlog may hold (0: no bound), read when a WebSocket opens.
     max_backlog: Callable[[], int]
     report_overflow: OverflowReport
+    #: ``receive_event(eio_sid, text)``: handles a Socket.IO event message directly; False: not that shape.
+    receive_event: Callable[[str, str], Awaitable[bool]]
 
 
 class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
@@ -135,6 +137,8 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
     # --- the wire's receiver -----------------------------------------------------------------------------
 
     async def on_message(self, data: str | bytes) -> None:
+        if type(data) is str and data.startswith("42") and await self.hub.receive_event(self.sid, data):
+            return
         try:
             await self.receive(eio_packet.Packet(encoded_packet=data))
         except eio_exceptions.SocketIsClosedError:
