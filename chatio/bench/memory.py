@@ -18,6 +18,7 @@ import asyncio
 import gc
 import io
 import re
+import secrets
 import signal
 import sys
 import tracemalloc
@@ -75,7 +76,10 @@ async def hold(url: str, clients: int, room_size: int) -> None:
 
 
 async def measure(clients: int, room_size: int) -> None:
-    settings = load_settings({**CHATIO_BENCH_ENV, "CHATIO_HOST": HOST, "CHATIO_PORT": "0"})
+    secret = secrets.token_urlsafe(32)  # a fixed key only to keep the random-key warning out of the output
+    settings = load_settings(
+        {**CHATIO_BENCH_ENV, "CHATIO_HOST": HOST, "CHATIO_PORT": "0", "CHATIO_JWT_SECRET": secret}
+    )
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
