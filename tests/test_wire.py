@@ -329,3 +329,14 @@ async def test_a_probed_upgrade_moves_the_session_to_the_websocket() -> None:
         assert (await ws.receive_str(timeout=5)).startswith("40{")
         assert type(server.app[SERVER].eio.sockets[sid]).__name__ == "WebSocketSession"
         await ws.close()
+
+
+async def test_a_websocket_probing_an_ended_session_is_closed() -> None:
+    async with serving() as server, aiohttp.ClientSession() as http:
+        sid = await open_polling(http, server.url)
+        url = server.url.replace("http", "ws") + f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        async with http.ws_connect(url) as ws:
+            async with http.post(server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="1"):
+                pass  # the client closes the session over long-polling instead of probing
+            closing = await ws.receive(timeout=5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001

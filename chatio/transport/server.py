@@ -193,10 +193,14 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)
         # Engine.IO does not answer a pending long-poll when the client closes the session, so the
-        # request would hang until the ping window ends; an end-of-queue marker releases it now.
+        # request would hang until the ping window ends; an end-of-queue marker releases it now. A
+        # WebSocket still probing for an upgrade has no session left to move to: it is closed.
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and not isinstance(socket, WebSocketSession) and not socket.upgraded:
             socket.queue.put_nowait(None)
+            probing: Wire | None = getattr(socket, "wire", None)
+            if probing is not None:
+                probing.close(GOING_AWAY, "the session ended")
 
     async def close_transports(self, grace_seconds: float = 1.0) -> None:
         """End every Engine.IO session and close its WebSocket (1001, going away).
