@@ -29,6 +29,11 @@ from tests.harness import serving
 PATH = "/socket.io/?EIO=4&transport=websocket"
 
 
+# Every test here runs on both event loops: the tests' asyncio and the uvloop `python -m chatio` serves on
+# (tests/conftest.py, pytest_asyncio_loop_factories).
+pytestmark = pytest.mark.both_loops
+
+
 def client_frame(
     payload: bytes, opcode: int = OP_TEXT, *, fin: bool = True, rsv: int = 0, masked: bool = True
 ) -> bytes:
