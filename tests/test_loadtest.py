@@ -47,3 +47,17 @@ def test_loadtest_counts_every_delivery(tmp_path: Path) -> None:
     assert step["loss"] == 0
     # 40 messages/s for 2 s into rooms of 10: each message reaches the 9 other members.
     assert step["delivered"] == step["acked"] * 9 and step["acked"] >= 60
+
+
+def test_the_memory_bench_shows_where_an_idle_connection_goes() -> None:
+    """``python -m chatio.bench.memory`` (a ``make bench`` section) runs and breaks the heap down."""
+    result = run_bounded(
+        [sys.executable, "-m", "chatio.bench.memory", "--clients", "120", "--room-size", "40"],
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "120 idle WebSocket connections in rooms of 40 (0 failed to connect)" in result.stdout
+    assert "traced Python heap per connection:" in result.stdout
+    assert "by package (bytes per connection):" in result.stdout
+    assert "largest allocation sites" in result.stdout

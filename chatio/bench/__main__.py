@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from chatio.bench import servers
-from chatio.bench.report import BenchRun, figures, render
+from chatio.bench.report import BenchRun, figures, render, summary
 from chatio.bench.scenarios import FANOUT_CLIENTS, IDLE_CLIENTS, Bench, ServerRun, Timing, run_hook
 from chatio.loadtest.__main__ import raise_file_limit
 
@@ -108,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.write_text(render(result))
     if args.json:
         args.json.write_text(json.dumps(figures(result), indent=2) + "\n")
-    print(f"wrote {args.out} ({result.seconds / 60:.1f} min)")
+    print("\n" + summary(result))
+    print(
+        f"wrote {args.out} ({result.seconds / 60:.1f} min): the figures above, the steps, profiles and more"
+    )
 
 
 if __name__ == "__main__":

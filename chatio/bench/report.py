@@ -83,6 +83,17 @@ def render(run: BenchRun) -> str:
     return "\n".join(part for part in parts if part)
 
 
+def summary(run: BenchRun) -> str:
+    """What ``make bench`` prints when it ends: the targets and every chatio ÷ python-socketio ratio."""
+    parts = [
+        ("Targets (issue 7), chatio", _targets_table(run)),
+        ("Fan-out: 2,000 clients in rooms of 50", _fanout_table(run)),
+        ("Moderate load: 10,000 deliveries/s", _moderate_table(run)),
+        ("Idle capacity: 10,000 connections", _idle_table(run)),
+    ]
+    return "\n".join(f"{title}\n\n{table}" for title, table in parts)
+
+
 # --- helpers -------------------------------------------------------------------------------------------
 
 
@@ -201,6 +212,10 @@ def _others(others: Sequence[float]) -> str:
 
 
 def _targets(run: BenchRun) -> str:
+    return "## Targets (issue 7), chatio\n\n" + _targets_table(run) + notes.TARGETS
+
+
+def _targets_table(run: BenchRun) -> str:
     ours, theirs = run.chatio, run.baseline
     fan_ours = ours.fanout.sustained if ours.fanout else None
     fan_theirs = theirs.fanout.sustained if theirs.fanout else None
@@ -245,7 +260,7 @@ def _targets(run: BenchRun) -> str:
         ),
     ]
     header = ("target", "measured", "other processes' cpu meanwhile", "status")
-    return "## Targets (issue 7), chatio\n\n" + _table(header, rows) + notes.TARGETS
+    return _table(header, rows)
 
 
 def _status(ok: bool | None, others: float | None) -> str:
@@ -267,14 +282,7 @@ _HEAD = ("", "chatio", "python-socketio", "chatio ÷ python-socketio")
 
 
 def _fanout(run: BenchRun) -> str:
-    def fan(server: ServerRun) -> float | None:
-        return server.fanout.sustained if server.fanout else None
-
-    rows = [_three("sustained deliveries/s (p99 ≤ 100 ms, no loss)", fan, run, ",.0f")]
-    rows.append(
-        ["limited by", *((s.fanout.limited_by if s.fanout else "—") for s in (run.chatio, run.baseline)), ""]
-    )
-    text = notes.FANOUT + "\n" + _table(_HEAD, rows)
+    text = notes.FANOUT + "\n" + _fanout_table(run)
     for server in (run.chatio, run.baseline):
         if server.fanout:
             text += f"\n{server.kind.name}, step by step:\n\n" + _steps(
@@ -282,6 +290,17 @@ def _fanout(run: BenchRun) -> str:
             )
         text += "".join(f"\n> {server.kind.name}: {failure}\n" for failure in server.failures)
     return text
+
+
+def _fanout_table(run: BenchRun) -> str:
+    def fan(server: ServerRun) -> float | None:
+        return server.fanout.sustained if server.fanout else None
+
+    rows = [_three("sustained deliveries/s (p99 ≤ 100 ms, no loss)", fan, run, ",.0f")]
+    rows.append(
+        ["limited by", *((s.fanout.limited_by if s.fanout else "—") for s in (run.chatio, run.baseline)), ""]
+    )
+    return _table(_HEAD, rows)
 
 
 def _steps(steps: Sequence[StepResult], verdicts: Sequence[str]) -> str:
@@ -307,6 +326,10 @@ def _steps(steps: Sequence[StepResult], verdicts: Sequence[str]) -> str:
 
 
 def _moderate(run: BenchRun) -> str:
+    return notes.MODERATE + "\n" + _moderate_table(run)
+
+
+def _moderate_table(run: BenchRun) -> str:
     def lat(attr: str, field: str) -> Callable[[ServerRun], float | None]:
         def pick(server: ServerRun) -> float | None:
             step = server.moderate
@@ -330,10 +353,14 @@ def _moderate(run: BenchRun) -> str:
         _three("server cpu", cpu, run, "%"),
         _three("other processes' cpu", others, run, "%"),
     ]
-    return notes.MODERATE + "\n" + _table(_HEAD, rows)
+    return _table(_HEAD, rows)
 
 
 def _idle(run: BenchRun) -> str:
+    return notes.IDLE + "\n" + _idle_table(run)
+
+
+def _idle_table(run: BenchRun) -> str:
     def idle(get: Callable[[scenarios.Idle], float | None]) -> Callable[[ServerRun], float | None]:
         return lambda server: None if server.idle is None else get(server.idle)
 
@@ -355,7 +382,7 @@ def _idle(run: BenchRun) -> str:
             "%",
         ),
     ]
-    return notes.IDLE + "\n" + _table(_HEAD, rows)
+    return _table(_HEAD, rows)
 
 
 def _hook(hook: Hook) -> str:
