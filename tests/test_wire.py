@@ -148,6 +148,28 @@ async def test_frames_split_joined_fragmented_and_pinged_in_between() -> None:
         assert ack["ok"] and ack["message"]["text"] == "é" * 50
 
 
+async def test_a_large_frame_trickling_in_and_a_message_in_tiny_fragments() -> None:
+    async with serving() as server, raw_session(server.url) as raw:
+        await raw.send(client_frame(b'421["join_room",{"room":"r"}]'))
+        assert (await raw.text()).startswith("431[")
+        text = "t" * 900
+        message = b'422["send_message",{"room":"r","text":"' + text.encode() + b'"}]'
+        big = client_frame(message)
+        for start in range(0, len(big), 7):  # seven bytes at a time, each its own TCP write
+            await raw.send(big[start : start + 7])
+        assert text in await raw.text()
+        # The same message again, one byte per fragment.
+        again = message.replace(b"422", b"423", 1)
+        pieces = [client_frame(again[:1], fin=False)]
+        pieces += [
+            client_frame(again[i : i + 1], OP_CONTINUATION, fin=False) for i in range(1, len(again) - 1)
+        ]
+        pieces.append(client_frame(again[-1:], OP_CONTINUATION))
+        await raw.send(b"".join(pieces))
+        answer = await raw.text()
+        assert answer.startswith("433[") and text in answer
+
+
 async def test_a_flood_in_one_write_is_handled_in_order() -> None:
     async with serving() as server, raw_session(server.url) as raw:
         count = 300  # well past the read-ahead: reading pauses and resumes

@@ -79,6 +79,15 @@ class _Lost:
 _LOST: Final = _Lost()
 
 
+class _Fragments:
+    """A message arriving in several frames: its opcode, whether it is deflated, the payload so far."""
+
+    __slots__ = ("compressed", "data", "opcode")
+
+    def __init__(self, opcode: int, compressed: bool, data: bytearray) -> None:
+        self.opcode, self.compressed, self.data = opcode, compressed, data
+
+
 class WebSocketFailure(Exception):
     """The peer broke the protocol: the wire closes with ``code``."""
 
@@ -278,7 +287,7 @@ class Wire(asyncio.Protocol):
         self.flusher: asyncio.Task[None] | None = None
         self.lost = False
         self._pending: bytearray | None = None
-        self._fragments: list[Any] | None = None  # [opcode, compressed, size, *payloads] of a message
+        self._fragments: _Fragments | None = None
         self._inbox: deque[str | bytes | _Lost] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._close_sent = False
@@ -386,18 +395,24 @@ class Wire(asyncio.Protocol):
     # --- asyncio.Protocol --------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        # An unfinished frame waits in one bytearray that grows in place (a frame trickling in byte by
+        # byte costs its length, not its length squared).
+        pending = self._pending
         buffer: bytes | bytearray = data
-        if self._pending is not None:
-            self._pending += data
-            buffer = self._pending
-            self._pending = None
+        if pending is not None:
+            pending += data
+            buffer = pending
         try:
             used = self._parse(buffer)
         except WebSocketFailure as failure:
             self._fail(failure)
             return
-        if used < len(buffer) and not self.transport.is_closing():
-            self._pending = bytearray(buffer[used:])
+        if used == len(buffer) or self.transport.is_closing():
+            self._pending = None
+        elif pending is None:
+            self._pending = bytearray(data[used:])
+        elif used:
+            del pending[:used]
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; connection_lost follows
@@ -438,7 +453,7 @@ class Wire(asyncio.Protocol):
             if opcode >= 0x8:
                 if size > 125 or not first & 0x80:
                     raise WebSocketFailure(PROTOCOL_ERROR, "control frames must be whole and short")
-            elif size + (self._fragments[2] if self._fragments else 0) > self.max_size:
+            elif size + (len(self._fragments.data) if self._fragments else 0) > self.max_size:
                 raise WebSocketFailure(TOO_BIG, f"message larger than {self.max_size} bytes")
             stop = position + head + 4 + size
             if stop > end:
@@ -466,18 +481,17 @@ class Wire(asyncio.Protocol):
             fragments = self._fragments
             if fragments is None:
                 raise WebSocketFailure(PROTOCOL_ERROR, "a continuation frame without a message")
-            fragments[2] += len(payload)
-            fragments.append(payload)
+            fragments.data += payload
             if final:
                 self._fragments = None
-                self._message(fragments[0], fragments[1], b"".join(fragments[3:]))
+                self._message(fragments.opcode, fragments.compressed, bytes(fragments.data))
         elif opcode in (OP_TEXT, OP_BINARY):
             if self._fragments is not None:
                 raise WebSocketFailure(PROTOCOL_ERROR, "a new message before the last one ended")
             if final:
                 self._message(opcode, bool(compressed), payload)
             else:
-                self._fragments = [opcode, bool(compressed), len(payload), payload]
+                self._fragments = _Fragments(opcode, bool(compressed), bytearray(payload))
         else:
             raise WebSocketFailure(PROTOCOL_ERROR, f"unknown opcode {opcode}")
 
