@@ -367,3 +367,9 @@ async def test_a_websocket_probing_an_ended_session_is_closed() -> None:
                 pass  # the client closes the session over long-polling instead of probing
             closing = await ws.receive(timeout=5)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001
+
+
+async def test_shutdown_closes_websockets_with_going_away() -> None:
+    async with serving() as server, raw_session(server.url) as raw:
+        await server.app[SERVER].close_transports(grace_seconds=0.2)
+        assert await raw.closed_with() == 1001

@@ -52,15 +52,14 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         self.on_overflow: OverflowListener | None = None
         self.pinger = Pinger(self.eio.ping_interval)
         drivers = dict(self.eio._async)
-        drivers["websocket"] = websocket_class(
-            Hub(
-                pinger=self.pinger,
-                compress=websocket_compression,
-                max_backlog=lambda: self.max_queue,
-                report_overflow=self.report_overflow,
-                receive_event=self.receive_event,
-            )
+        self.hub = Hub(
+            pinger=self.pinger,
+            compress=websocket_compression,
+            max_backlog=lambda: self.max_queue,
+            report_overflow=self.report_overflow,
+            receive_event=self.receive_event,
         )
+        drivers["websocket"] = websocket_class(self.hub)
         self.eio._async = drivers
 
     # --- the slow-consumer bound for sockets on Engine.IO's queue (long-polling) --------------------------
@@ -211,6 +210,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
         a server-side namespace disconnect, so socket.io clients reconnect by themselves.
         """
         self.pinger.stop()
+        self.hub.shutting_down = True
         sockets = [socket for socket in self.eio.sockets.values() if not socket.closed]
         for socket in sockets:
             await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)

@@ -42,6 +42,7 @@ from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
+from chatio.rfc6455 import GOING_AWAY
 from chatio.transport.frames import PING_FRAME, packet_frame, text_frame
 from chatio.transport.wire import Detached, Wire, handshake, take_over
 
@@ -94,6 +95,8 @@ class Hub:
     report_overflow: OverflowReport
     #: ``receive_event(eio_sid, text)``: handles a Socket.IO event message directly; False: not that shape.
     receive_event: Callable[[str, str], Awaitable[bool]]
+    #: Set when the server shuts down: sessions then close their WebSocket with 1001 (going away).
+    shutting_down: bool = False
 
 
 class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
@@ -132,7 +135,10 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         await super().close(wait=False, abort=abort, reason=reason)
         self.hub.pinger.discard(self)
-        self.wire.close()
+        if self.hub.shutting_down:
+            self.wire.close(GOING_AWAY, "server shutdown")
+        else:
+            self.wire.close()
 
     # --- the wire's receiver -----------------------------------------------------------------------------
 
