@@ -93,7 +93,10 @@ class RawSocket:
                 return code
 
 
-async def open_raw(url: str, *, extensions: str | None = None, prelude: bytes = b"") -> RawSocket:
+async def open_raw(
+    url: str, *, extensions: str | None = None, prelude: bytes = b"", early: bytes = b""
+) -> RawSocket:
+    """The handshake; ``prelude`` goes before the upgrade request, ``early`` right after it, unanswered."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     key = base64.b64encode(os.urandom(16))
@@ -103,7 +106,7 @@ async def open_raw(url: str, *, extensions: str | None = None, prelude: bytes = 
         + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
         + "\r\n"
     ).encode()
-    writer.write(prelude + request)
+    writer.write(prelude + request + early)
     if prelude:  # a keep-alive HTTP request first, on the same connection
         answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         length = next(line for line in answer.split(b"\r\n") if line.lower().startswith(b"content-length"))
@@ -168,6 +171,16 @@ async def test_a_large_frame_trickling_in_and_a_message_in_tiny_fragments() -> N
         await raw.send(b"".join(pieces))
         answer = await raw.text()
         assert answer.startswith("433[") and text in answer
+
+
+async def test_frames_sent_with_the_upgrade_request_are_not_lost() -> None:
+    async with serving() as server:
+        raw = await open_raw(server.url, early=client_frame(b'40{"username":"early"}'))
+        try:
+            assert (await raw.text()).startswith("0{")
+            assert (await raw.text()).startswith("40{")
+        finally:
+            raw.writer.close()
 
 
 async def test_a_flood_in_one_write_is_handled_in_order() -> None:
