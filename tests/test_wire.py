@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import os
 import struct
@@ -89,6 +90,8 @@ class RawSocket:
             _first, opcode, payload = await self.frame()
             if opcode == OP_CLOSE:
                 code: int = struct.unpack("!H", payload[:2])[0]
+                with contextlib.suppress(ConnectionError):  # answer, as a client should
+                    await self.send(client_frame(payload[:2], OP_CLOSE))
                 assert await asyncio.wait_for(self.reader.read(), 5) == b""
                 return code
 
