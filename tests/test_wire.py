@@ -389,3 +389,15 @@ async def test_shutdown_closes_websockets_with_going_away() -> None:
     async with serving() as server, raw_session(server.url) as raw:
         await server.app[SERVER].close_transports(grace_seconds=0.2)
         assert await raw.closed_with() == 1001
+
+
+async def test_shutdown_closes_a_websocket_caught_mid_upgrade() -> None:
+    async with serving() as server, aiohttp.ClientSession() as http:
+        sid = await open_polling(http, server.url)
+        url = server.url.replace("http", "ws") + f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        async with http.ws_connect(url) as ws:
+            await ws.send_str("2probe")
+            assert await ws.receive_str(timeout=5) == "3probe"
+            await server.app[SERVER].close_transports(grace_seconds=0.2)
+            closing = await ws.receive(timeout=5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001

@@ -219,12 +219,10 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base cl
             if asyncio.get_running_loop().time() >= deadline:
                 break
             await asyncio.sleep(0.01)
+        # Each closed session has closed its WebSocket (1001: the hub is shutting down), and one caught
+        # mid-upgrade its probing WebSocket (_handle_eio_disconnect).
         for socket in sockets:
             self.eio.sockets.pop(socket.sid, None)
-            # Sessions have closed their wire (1000); this is for one caught mid-upgrade.
-            wire: Wire | None = getattr(socket, "wire", None)
-            if wire is not None:
-                wire.close(GOING_AWAY, "server shutdown")
 
 
 def client_environ(environ: dict[str, Any]) -> dict[str, Any]:

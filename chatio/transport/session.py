@@ -156,7 +156,6 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
             self.bad_packets = getattr(self, "bad_packets", 0) + 1
 
     async def on_lost(self) -> None:
-        self.hub.pinger.discard(self)
         if not self.closed:
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
         if self.server.sockets.get(self.sid) is self:
@@ -196,15 +195,14 @@ class Probe:
 
     __slots__ = ("hub", "probed", "socket", "wire")
 
-    def __init__(self, socket: AsyncSocket, hub: Hub) -> None:
+    def __init__(self, socket: AsyncSocket, wire: Wire, hub: Hub) -> None:
         self.socket = socket
+        self.wire = wire
         self.hub = hub
-        self.wire: Wire | None = None
         self.probed = False
 
     async def on_message(self, data: str | bytes) -> None:
         socket, wire = self.socket, self.wire
-        assert wire is not None
         if not self.probed and data == "2probe" and not socket.closed:
             self.probed = True
             wire.send(text_frame(b"3probe"))
@@ -315,7 +313,6 @@ def websocket_class(hub: Hub) -> type:
                 return web.Response(status=400, text="the session has ended")
             response, deflate = answer
             wire = Wire(
-                socket,
                 max_size=self.server.max_http_buffer_size,
                 max_backlog=hub.max_backlog(),
                 deflate=deflate,
@@ -327,9 +324,7 @@ def websocket_class(hub: Hub) -> type:
                 return Detached()
             # No data reaches the wire before the next turn of the event loop: its receiver is set first.
             if socket.connected:  # a long-polling session upgrading
-                probe = Probe(socket, hub)
-                probe.wire = wire
-                wire.receiver = probe
+                wire.receiver = Probe(socket, wire, hub)
                 socket.upgrading = True
                 socket.wire = wire  # so that shutdown can close it mid-upgrade
             else:

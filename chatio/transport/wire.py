@@ -275,11 +275,11 @@ class Wire(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(
-        self, receiver: Receiver, *, max_size: int, max_backlog: int = 0, deflate: Deflate | None = None
-    ) -> None:
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by take_over
-        self.receiver = receiver
+    #: Set by :func:`take_over`, and the receiver by its caller, before the first byte can arrive.
+    transport: asyncio.Transport
+    receiver: Receiver
+
+    def __init__(self, *, max_size: int, max_backlog: int = 0, deflate: Deflate | None = None) -> None:
         self.max_size = max_size
         self.max_backlog = max_backlog
         self.deflate = deflate
