@@ -302,6 +302,10 @@ async def test_per_message_deflate_both_ways_when_turned_on() -> None:
         assert opcode == OP_TEXT and first & 0x40, "a long ack is sent deflated"
         body = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff").decode()
         assert body.startswith("432[") and text in body
+        # Every deflate connection shares one compressor (about 256 KiB each otherwise).
+        async with raw_session(server.url, extensions=offer):
+            wires = [socket.wire for socket in server.app[SERVER].eio.sockets.values()]
+            assert len(wires) == 2 and wires[0].deflate is wires[1].deflate is not None
         # A deflated bomb larger than the payload limit once inflated is refused.
         await raw.send(client_frame(deflated(b"4" + b"x" * (settings.max_payload_bytes + 10)), rsv=0x40))
         assert await raw.closed_with() == 1009

@@ -171,8 +171,20 @@ def negotiate_deflate(offers: str) -> tuple[str, Deflate] | None:
         answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
         if window is not None:
             answer += f"; server_max_window_bits={window}"
-        return answer, Deflate(int(window) if window is not None else 15)
+        return answer, shared_deflate(int(window) if window is not None else 15)
     return None
+
+
+_SHARED_DEFLATES: dict[int, Deflate] = {}
+
+
+def shared_deflate(window_bits: int) -> Deflate:
+    """The one :class:`Deflate` of this process for a window size: a compressor holds about 256 KiB, so
+    connections share it (each message is compressed and fully flushed in one call, on one event loop)."""
+    deflate = _SHARED_DEFLATES.get(window_bits)
+    if deflate is None:
+        deflate = _SHARED_DEFLATES[window_bits] = Deflate(window_bits)
+    return deflate
 
 
 def handshake(request: web.BaseRequest, *, compress: bool) -> tuple[bytes, Deflate | None] | web.Response:
