@@ -36,32 +36,26 @@ from chatio.loadtest.swarm import Swarm
 
 HOST: Final = "127.0.0.1"
 SETTLE_SECONDS: Final = 2.0
-_SITE_PACKAGES: Final = re.compile(r"site-packages/([^/]+)/")
-_STDLIB: Final = re.compile(r"/lib/python3\.\d+/([^/]+?)(?:\.py|/)")
+_PREFIX: Final = re.compile(r".*(?:site-packages/|/lib/python3\.\d+/|/(?=chatio/))")
+
+
+def relative(filename: str) -> str:
+    """``package/module.py``: the path from the package (a chatio module, an installed package, stdlib)."""
+    return _PREFIX.sub("", filename, count=1)
 
 
 def area(filename: str) -> str:
-    """A readable owner for an allocation site: a package, a chatio module, or a stdlib module."""
-    if (match := _SITE_PACKAGES.search(filename)) is not None:
-        return match.group(1)
-    if "/chatio/" in filename:
-        return "chatio/" + filename.rsplit("/chatio/", 1)[1].removesuffix(".py")
-    if (match := _STDLIB.search(filename)) is not None:
-        return f"stdlib {match.group(1)}"
-    return filename
+    """A readable owner for an allocation site: a chatio module, an installed package, a stdlib module."""
+    path = relative(filename).removesuffix(".py")
+    if path.startswith("chatio/"):
+        return path
+    top = path.split("/", 1)[0]
+    return f"stdlib {top}" if "/lib/python3." in filename and "site-packages" not in filename else top
 
 
 def site(frame: tracemalloc.Frame) -> str:
-    """``package/module.py:line``, without the directories before the package."""
-    name = frame.filename
-    for marker in ("site-packages/", "/lib/python3.11/", "/lib/python3.12/", "/lib/python3.13/"):
-        if marker in name:
-            name = name.rsplit(marker, 1)[1]
-            break
-    else:
-        if "/chatio/" in name:
-            name = "chatio/" + name.rsplit("/chatio/", 1)[1]
-    return f"{name}:{frame.lineno}"
+    """``package/module.py:line``."""
+    return f"{relative(frame.filename)}:{frame.lineno}"
 
 
 async def hold(url: str, clients: int, room_size: int) -> None:
