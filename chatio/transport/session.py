@@ -150,10 +150,12 @@ class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
         except eio_exceptions.SocketIsClosedError:
             return
         except (ValueError, KeyError, IndexError, TypeError, eio_exceptions.UnknownPacketError) as exc:
-            # Garbage from a client: report the first per session, ignore the rest (no log flood).
-            if not getattr(self, "bad_packets", 0):
+            # Garbage from a client: report the first per session, ignore the rest (no log flood). The
+            # count is set only on a session that sent some: most never do.
+            bad = getattr(self, "bad_packets", 0)
+            if not bad:
                 log.warning("session %s sent a malformed Engine.IO packet: %r", self.sid, exc)
-            self.bad_packets = getattr(self, "bad_packets", 0) + 1
+            self.bad_packets = bad + 1
 
     async def on_lost(self) -> None:
         if not self.closed:
