@@ -7,7 +7,6 @@ docs/protocol.md.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from chatio import errors, schemas
 from chatio.access import RoomAccess, user_room
 from chatio.accounts import AccountService
 from chatio.auth import Authenticator, AuthError
+from chatio.background import Background
 from chatio.chat import ChatService, Joined, message_wire, room_wire
 from chatio.errors import ChatError
 from chatio.gate import Gate
@@ -75,7 +75,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.access = access
         self.connect_gate = connect_gate
         self.expiry = ExpiryClock(self._expired)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background(log, "background emit failed")
         max_length = service.settings.message_max_length
         self._commands: dict[str, tuple[Schema, Callable[[str, dict[str, Any]], Awaitable[Ack]]]] = {
             "join_room": (schemas.JoinRoom(), self.on_join_room),
@@ -135,19 +135,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
     def _refuse(self, sid: str, event: str, error: ChatError) -> Ack:
         ack = {"ok": False, "error": error.as_wire()}
         if not ACK_REQUESTED.get():
-            self._spawn(self.emit("command_error", {"event": event[:64], "error": ack["error"]}, to=sid))
+            self._background.spawn(
+                self.emit("command_error", {"event": event[:64], "error": ack["error"]}, to=sid)
+            )
         return ack
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("background emit failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # --- connection ----------------------------------------------------------------------------------
 
@@ -181,7 +172,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "guest": identity.guest,
             "expires_at": None if identity.expires_at is None else round(identity.expires_at * 1000),
         }
-        self._spawn(self.emit("session", session, to=sid))
+        self._background.spawn(self.emit("session", session, to=sid))
         return True
 
     # --- ending connections --------------------------------------------------------------------------
@@ -215,7 +206,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "code": "slow_consumer",
             "message": "you read too slowly and fell too far behind; reconnect and catch up with since_seq",
         }
-        self._spawn(self.server.evict(eio_sid, "disconnect_reason", notice))
+        self._background.spawn(self.server.evict(eio_sid, "disconnect_reason", notice))
 
     # --- commands ------------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from chatio.access import USER_ROOM_PREFIX
+from chatio.background import Background
 from chatio.redisconn import REDIS_ERRORS, Outage, connect
 from chatio.store import now_ms
 from chatio.transport import DeliveryListener, FastRedisManager
@@ -107,7 +108,7 @@ class ClusterManager(FastRedisManager):
         self._unpublished_since_ms: int | None = None
         self._sweep_since_ms: int | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Background(log, "socket.io fan-out background work failed")
 
     # --- lifetime ------------------------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class ClusterManager(FastRedisManager):
         self._publishing.recovered()
         if self._unpublished_since_ms is not None and self.subscribed:
             since, self._unpublished_since_ms = self._unpublished_since_ms, None
-            self._spawn(self._publish(_notice(self.host_id, since - SWEEP_MARGIN_MS)))
+            self._tasks.spawn(self._publish(_notice(self.host_id, since - SWEEP_MARGIN_MS)))
         return receivers
 
     async def _listen(self) -> AsyncIterator[bytes]:
@@ -230,7 +231,7 @@ class ClusterManager(FastRedisManager):
         since = self._lost_since_ms - SWEEP_MARGIN_MS
         self._lost_since_ms = None
         self._request_sweep(since)
-        self._spawn(self._publish(_notice(self.host_id, since)))
+        self._tasks.spawn(self._publish(_notice(self.host_id, since)))
 
     def _answer_notice(self, data: bytes) -> bool:
         try:
@@ -318,17 +319,6 @@ class ClusterManager(FastRedisManager):
             and room not in everyone
             and not room.startswith(USER_ROOM_PREFIX)
         }
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("socket.io fan-out background work failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 def _notice(host_id: str, since_ms: int) -> dict[str, Any]:

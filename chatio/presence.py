@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from chatio.background import Background
+
 log = logging.getLogger(__name__)
 
 OFFLINE = "offline"
@@ -151,7 +153,7 @@ class TypingTracker:
         self._timeout = timeout_seconds
         self._on_expired = on_expired
         self._expiry: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log, "typing expiry failed")
 
     def is_typing(self, room: str, user: str) -> bool:
         return (room, user) in self._expiry
@@ -177,14 +179,7 @@ class TypingTracker:
     def _expire(self, key: tuple[str, str]) -> None:
         if self._expiry.pop(key, None) is None:
             return
-        task = asyncio.get_running_loop().create_task(self._on_expired(key[0], key[1]))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("typing expiry failed", exc_info=task.exception())
+        self._tasks.spawn(self._on_expired(key[0], key[1]))
 
     def close(self) -> None:
         for handle in self._expiry.values():

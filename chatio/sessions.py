@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from chatio.background import Background
+
 log = logging.getLogger(__name__)
 
 
@@ -16,7 +18,7 @@ class ExpiryClock:
     def __init__(self, on_expired: Callable[[str], Coroutine[Any, Any, None]]) -> None:
         self._on_expired = on_expired
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log, "ending an expired session failed")
 
     def watch(self, sid: str, expires_at: float | None) -> None:
         """(Re)arm the timer of ``sid`` for ``expires_at`` (Unix seconds); None disarms it."""
@@ -34,14 +36,7 @@ class ExpiryClock:
     def _expire(self, sid: str) -> None:
         if self._timers.pop(sid, None) is None:
             return
-        task = asyncio.get_running_loop().create_task(self._on_expired(sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ending an expired session failed", exc_info=task.exception())
+        self._tasks.spawn(self._on_expired(sid))
 
     def close(self) -> None:
         for timer in self._timers.values():
