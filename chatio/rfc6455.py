@@ -38,12 +38,23 @@ def mask(payload: bytes, key: bytes) -> bytes:
     return masked.to_bytes(length, "little")
 
 
-def frame(opcode: int, payload: bytes, *, rsv1: bool = False) -> bytes:
-    """A complete, unmasked, final frame (``rsv1``: the payload is deflated, RFC 7692)."""
+RSV1: Final = 0x40  # set on the first frame of a deflated message (RFC 7692)
+
+
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask_key: bytes | None = None
+) -> bytes:
+    """A complete frame: final unless ``fin`` is false, ``rsv`` bits as given, masked with ``mask_key``
+    (a client's 4 random bytes) or unmasked (a server's)."""
     size = len(payload)
-    head = 0x80 | opcode | (0x40 if rsv1 else 0)
+    head = (0x80 if fin else 0) | rsv | opcode
+    masked = 0 if mask_key is None else 0x80
     if size < 126:
-        return struct.pack("!BB", head, size) + payload
-    if size < 65536:
-        return struct.pack("!BBH", head, 126, size) + payload
-    return struct.pack("!BBQ", head, 127, size) + payload
+        header = struct.pack("!BB", head, masked | size)
+    elif size < 65536:
+        header = struct.pack("!BBH", head, masked | 126, size)
+    else:
+        header = struct.pack("!BBQ", head, masked | 127, size)
+    if mask_key is None:
+        return header + payload
+    return header + mask_key + mask(payload, mask_key)

@@ -24,7 +24,16 @@ from aiohttp.web_protocol import RequestHandler
 
 from chatio.app import SERVER
 from chatio.config import Settings
-from chatio.rfc6455 import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, accept_key, mask
+from chatio.rfc6455 import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    accept_key,
+    frame,
+)
 from tests.harness import serving
 
 PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -38,18 +47,7 @@ pytestmark = pytest.mark.both_loops
 def client_frame(
     payload: bytes, opcode: int = OP_TEXT, *, fin: bool = True, rsv: int = 0, masked: bool = True
 ) -> bytes:
-    size = len(payload)
-    first = (0x80 if fin else 0) | rsv | opcode
-    if size < 126:
-        head = bytes((first, (0x80 if masked else 0) | size))
-    elif size < 65536:
-        head = bytes((first, (0x80 if masked else 0) | 126)) + struct.pack("!H", size)
-    else:
-        head = bytes((first, (0x80 if masked else 0) | 127)) + struct.pack("!Q", size)
-    if not masked:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + mask(payload, key)
+    return frame(opcode, payload, fin=fin, rsv=rsv, mask_key=os.urandom(4) if masked else None)
 
 
 class RawSocket:

@@ -22,7 +22,7 @@ from typing import Any, cast
 import orjson
 
 from chatio.loadtest import wire
-from chatio.rfc6455 import accept_key, mask
+from chatio.rfc6455 import OP_TEXT, accept_key, frame, mask
 
 _OPEN = orjson.dumps(
     {"sid": "firehose", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000, "maxPayload": 1000000}
@@ -31,12 +31,7 @@ _OPEN = orjson.dumps(
 
 def server_frame(payload: bytes) -> bytes:
     """An unmasked, unfragmented text frame."""
-    length = len(payload)
-    if length < 126:
-        return bytes((0x81, length)) + payload
-    if length < 65536:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
+    return frame(OP_TEXT, payload)
 
 
 class Hub:

@@ -25,7 +25,7 @@ from typing import Final
 
 import orjson
 
-from chatio.rfc6455 import OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, accept_key, mask
+from chatio.rfc6455 import OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, accept_key, frame
 
 __all__ = ["OP_CLOSE", "OP_CONTINUATION", "OP_PING", "OP_PONG", "OP_TEXT"]
 
@@ -103,15 +103,7 @@ def check_upgrade(head: bytes, accept: bytes) -> None:
 
 def client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     """A complete, masked, unfragmented client frame."""
-    length = len(payload)
-    if length < 126:
-        header = bytes((0x80 | opcode, 0x80 | length))
-    elif length < 65536:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + length.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8, "big")
-    key = random.randbytes(4)
-    return header + key + mask(payload, key)
+    return frame(opcode, payload, mask_key=random.randbytes(4))
 
 
 def connect_packet(auth: dict[str, str]) -> bytes:

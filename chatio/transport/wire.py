@@ -38,6 +38,7 @@ from chatio.rfc6455 import (
     OP_PONG,
     OP_TEXT,
     PROTOCOL_ERROR,
+    RSV1,
     TOO_BIG,
     accept_key,
     frame,
@@ -137,7 +138,7 @@ class Deflate:
         compressed = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_FULL_FLUSH)
         if compressed.endswith(_DEFLATE_TAIL):
             compressed = compressed[: -len(_DEFLATE_TAIL)]
-        result = frame(finished[0] & 0x0F, compressed, rsv1=True)
+        result = frame(finished[0] & 0x0F, compressed, rsv=RSV1)
         self._last = (finished, result)
         return result
 
