@@ -20,36 +20,36 @@ test: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Start real redis-server and mongo
 	$(BIN)/python -m pytest
 
 check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --strict, then the whole suite.
-	$(BIN)/ruff format --check chatio tests
-	$(BIN)/ruff check chatio tests
-	$(BIN)/mypy --strict chatio
+	$(BIN)/ruff format --check chatio tools tests
+	$(BIN)/ruff check chatio tools tests
+	$(BIN)/mypy --strict chatio tools
 	$(BIN)/python -m pytest
 
 k8s-validate: $(DEV_STAMP)  ## Check k8s/ and the Dockerfile offline: Kubernetes schemas, yamllint, settings.
 	$(BIN)/python -m pytest -q tests/test_k8s.py
 
 bench: $(DEV_STAMP) deps-system  ## chatio vs plain python-socketio, every scenario; writes docs/performance.md.
-	$(BIN)/python -m chatio.bench
+	$(BIN)/python -m tools.bench
 
 loadtest: $(RUN_STAMP)  ## chatio-loadtest, configured by TARGET_URL, CONN_COUNT, ... (chatio-loadtest --help).
 	$(BIN)/chatio-loadtest
 
 cluster: $(DEV_STAMP) deps-system  ## redis-server, mongod, three chatio processes and HAProxy on http://localhost:8080.
-	$(BIN)/python -m chatio.devcluster start
+	$(BIN)/python -m tools.devcluster start
 
 cluster-stop:  ## End what `make cluster` started (each process by its PID).
-	$(BIN)/python -m chatio.devcluster stop
+	$(BIN)/python -m tools.devcluster stop
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff format --check chatio tests
-	$(BIN)/ruff check chatio tests
+	$(BIN)/ruff format --check chatio tools tests
+	$(BIN)/ruff check chatio tools tests
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff format chatio tests
-	$(BIN)/ruff check --fix chatio tests
+	$(BIN)/ruff format chatio tools tests
+	$(BIN)/ruff check --fix chatio tools tests
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy --strict chatio
+	$(BIN)/mypy --strict chatio tools
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -16,35 +16,35 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from chatio import api
-from chatio.access import RoomAccess
-from chatio.accounts import AccountService, TokenAuthenticator
-from chatio.api_accounts import AccountsApi
-from chatio.auth import Authenticator
-from chatio.chat import ChatService
+from chatio.accounts.identity import Authenticator
+from chatio.accounts.passwords import Passwords
+from chatio.accounts.service import AccountService, TokenAuthenticator
+from chatio.accounts.tokens import AccessTokens, random_secret
+from chatio.chat.access import RoomAccess
+from chatio.chat.service import ChatService
 from chatio.cluster import Cluster
 from chatio.config import Settings
-from chatio.crypto import MessageCipher
-from chatio.events import ChatNamespace, SocketOutbox
-from chatio.fanout import ClusterManager
-from chatio.gate import Gate
 from chatio.health import Health
 from chatio.metrics import CONTENT_TYPE, Metrics
-from chatio.passwords import Passwords
 from chatio.presence import MemoryPresence, Presence
 from chatio.ratelimit import RateLimiter, TokenBucketLimiter
-from chatio.ratelimit_redis import RedisRateLimiter
+from chatio.ratelimit.gate import Gate
+from chatio.ratelimit.redis import RedisRateLimiter
+from chatio.realtime.namespace import ChatNamespace, SocketOutbox
 from chatio.store import Store
 from chatio.store.access import AccessStore
 from chatio.store.access_memory import MemoryAccessStore
 from chatio.store.accounts import AccountStore
 from chatio.store.accounts_memory import MemoryAccountStore
+from chatio.store.cipher import MessageCipher
 from chatio.store.encrypted import EncryptingStore
 from chatio.store.memory import MemoryStore
 from chatio.store.mongo_base import mongo_client
-from chatio.tokens import AccessTokens, random_secret
 from chatio.transport import ChatServer, FastManager
-from chatio.webauth import ACCESS, ACCOUNTS, AUTH_GATE
+from chatio.transport.fanout import ClusterManager
+from chatio.web import api
+from chatio.web.accounts import AccountsApi
+from chatio.web.auth import ACCESS, ACCOUNTS, AUTH_GATE
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def create_app(
         logger=False,
         engineio_logger=False,
         # The Engine.IO session id as a cookie on the handshake: a load balancer can keep a long-polling
-        # session on its process by it (HAProxy: chatio/haproxy.cfg.template).
+        # session on its process by it (HAProxy: tools/haproxy.cfg.template).
         cookie={"name": "io", "path": "/", "SameSite": "Lax", "HttpOnly": True},
     )
     outbox = SocketOutbox(server)

@@ -1,10 +1,10 @@
 """The Redis-backed parts of one process (``CHATIO_REDIS_URL``): built from the settings, wired to the chat,
 checked by readiness, and started and stopped together.
 
-* :class:`~chatio.fanout.ClusterManager` carries Socket.IO events between processes (``app._manager_for``
-  builds it; it is attached here).
-* :class:`~chatio.presence_redis.RedisPresence`: who is online and in which room, for the whole cluster.
-* :class:`~chatio.ratelimit_redis.RedisRateLimiter`: one budget per user, whichever process they use.
+* :class:`~chatio.transport.fanout.ClusterManager` carries Socket.IO events between processes
+  (``app._manager_for`` builds it; it is attached here).
+* :class:`~chatio.presence.redis.RedisPresence`: who is online and in which room, for the whole cluster.
+* :class:`~chatio.ratelimit.redis.RedisRateLimiter`: one budget per user, whichever process they use.
 
 Readiness (``/readyz``) fails with ``redis`` while Redis does not answer or this process's presence is not
 registered again after an outage, and with ``redis_pubsub`` while this process is not subscribed to the
@@ -19,15 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
-from chatio.chat import Outbox, message_wire
+from chatio.chat.service import Outbox, message_wire
 from chatio.config import Settings
-from chatio.fanout import ClusterManager, Fetch
 from chatio.health import Health
 from chatio.presence import OFFLINE, Presence
-from chatio.presence_redis import Arrival, Departure, RedisPresence
-from chatio.ratelimit_redis import RedisRateLimiter
+from chatio.presence.redis import Arrival, Departure, RedisPresence
+from chatio.ratelimit.redis import RedisRateLimiter
 from chatio.redisconn import connect
 from chatio.store import Store
+from chatio.transport.fanout import ClusterManager, Fetch
 
 log = logging.getLogger(__name__)
 

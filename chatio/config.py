@@ -196,7 +196,7 @@ def _jwt_secret(raw: str) -> Secret:
 
 
 def _keyring(raw: str) -> Secret:
-    from chatio.crypto import parse_keyring  # only when the setting is used: cryptography is heavy
+    from chatio.store.cipher import parse_keyring  # only when the setting is used: cryptography is heavy
 
     parse_keyring(raw)
     return Secret(raw.strip())

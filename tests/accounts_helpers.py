@@ -14,7 +14,7 @@ import socketio
 from argon2 import PasswordHasher
 from pymongo import AsyncMongoClient
 
-from chatio.passwords import Passwords
+from chatio.accounts.passwords import Passwords
 from chatio.store.mongo_base import Document, mongo_client
 
 PASSWORD = "correct horse battery"

@@ -1,5 +1,5 @@
-"""For tests/test_cluster.py: chat clients that outlive the process serving them, and a few real processes.
-
+"""For tests/e2e/test_cluster.py: chat clients that outlive the process serving them, and a few real
+processes.
 A :class:`Chatter` is what a well-behaved client does (the web page does the same): it keeps every message
 it sees by ``seq``, and when its connection ends (a crash, or a drain after ``server_shutdown``) it connects
 again -- to the next URL of its list, which may be a load balancer -- and joins with ``since_seq`` to catch

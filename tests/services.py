@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from chatio.devservices import MongodProcess, RedisProcess, ServiceError, find_mongod, find_redis_server
 from tests.prereqs import require
+from tools.devservices import MongodProcess, RedisProcess, ServiceError, find_mongod, find_redis_server
 
 MONGODB_URI_VARIABLE = "CHATIO_TEST_MONGODB_URI"
 REDIS_URL_VARIABLE = "CHATIO_TEST_REDIS_URL"

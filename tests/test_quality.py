@@ -15,9 +15,9 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "format", "--check", "chatio", "tests"],
-        ["ruff", "check", "chatio", "tests"],
-        ["mypy", "--strict", "chatio"],
+        ["ruff", "format", "--check", "chatio", "tools", "tests"],
+        ["ruff", "check", "chatio", "tools", "tests"],
+        ["mypy", "--strict", "chatio", "tools"],
     ],
     ids=["format", "lint", "mypy"],
 )

@@ -1,7 +1,7 @@
 """chatio's load generator: raw Engine.IO/Socket.IO over WebSocket, many connections on one event loop.
 
 Run it as ``chatio-loadtest`` (or ``python -m chatio.loadtest``); ``docs/performance.md`` says how it
-works and where its ceiling is. The bench (:mod:`chatio.bench`) drives :class:`Swarm` directly.
+works and where its ceiling is. The bench (:mod:`tools.bench`) drives :class:`Swarm` directly.
 """
 
 from chatio.loadtest.config import LoadConfig

@@ -1,4 +1,4 @@
-"""One simulated user: an :class:`asyncio.Protocol` that speaks the framing of :mod:`chatio.loadtest.wire`.
+"""One simulated user: an :class:`asyncio.Protocol` that speaks the framing of :mod:`chatio.loadtest.framing`.
 
 ``data_received`` is the generator's hot loop. A ``message`` broadcast is recognised by its first bytes and
 counted without being decoded; when the connection samples latency, the send stamp is cut out of the text
@@ -16,7 +16,7 @@ from typing import cast
 
 import orjson
 
-from chatio.loadtest import wire
+from chatio.loadtest import framing
 
 
 class Tally:
@@ -66,7 +66,7 @@ class Connection(asyncio.Protocol):
 
     @classmethod
     async def open(
-        cls, target: wire.Target, auth: dict[str, str], tally: Tally, *, sampling: bool, timeout: float
+        cls, target: framing.Target, auth: dict[str, str], tally: Tally, *, sampling: bool, timeout: float
     ) -> Connection:
         """Connect, upgrade, open Engine.IO and connect to namespace ``/``; raise on any failure."""
         loop = asyncio.get_running_loop()
@@ -74,8 +74,8 @@ class Connection(asyncio.Protocol):
             _transport, conn = await loop.create_connection(
                 lambda: cls(tally, sampling=sampling), target.host, target.port
             )
-            request, conn._accept = wire.handshake(target)
-            conn._auth = wire.connect_packet(auth)
+            request, conn._accept = framing.handshake(target)
+            conn._auth = framing.connect_packet(auth)
             conn._write(request)
             try:
                 await conn._ready
@@ -91,14 +91,14 @@ class Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def send_packet(self, packet: bytes) -> None:
-        self._write(wire.client_frame(packet))
+        self._write(framing.client_frame(packet))
 
     async def request(self, event: str, data: object, timeout: float) -> bytes:
         """Emit ``event`` with an acknowledgement id; return the acknowledgement's JSON array."""
         ack_id = self._take_ack_id()
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[ack_id] = future
-        self.send_packet(wire.event_packet(event, data, ack_id))
+        self.send_packet(framing.event_packet(event, data, ack_id))
         try:
             async with asyncio.timeout(timeout):
                 return await future
@@ -110,7 +110,7 @@ class Connection(asyncio.Protocol):
         ack_id = self._take_ack_id()
         stamp = time.monotonic_ns()
         self._sent_at[ack_id] = stamp
-        self._write(wire.client_frame(wire.send_message_packet(ack_id, room_json, stamp)))
+        self._write(framing.client_frame(framing.send_message_packet(ack_id, room_json, stamp)))
 
     @property
     def unacknowledged(self) -> int:
@@ -124,7 +124,7 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         self.closing = True
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(wire.client_frame(b"\x03\xe8", wire.OP_CLOSE))
+            self.transport.write(framing.client_frame(b"\x03\xe8", framing.OP_CLOSE))
             self.transport.close()
 
     # --- receiving ---------------------------------------------------------------------------------
@@ -168,12 +168,12 @@ class Connection(asyncio.Protocol):
             end = start + length
             if end > size:
                 break
-            if data[pos] == 0x81 and data.startswith(wire.MESSAGE_PREFIX, start):
+            if data[pos] == 0x81 and data.startswith(framing.MESSAGE_PREFIX, start):
                 tally.delivered += 1
                 if self.sampling:
-                    mark = data.find(wire.STAMP_MARKER, start, end) + len(wire.STAMP_MARKER)
-                    if mark >= len(wire.STAMP_MARKER):
-                        tally.latency.append(now - int(data[mark : mark + wire.STAMP_DIGITS]))
+                    mark = data.find(framing.STAMP_MARKER, start, end) + len(framing.STAMP_MARKER)
+                    if mark >= len(framing.STAMP_MARKER):
+                        tally.latency.append(now - int(data[mark : mark + framing.STAMP_DIGITS]))
             else:
                 self._frame(data[pos], data[start:end], now)
             pos = end
@@ -186,8 +186,8 @@ class Connection(asyncio.Protocol):
             self._buffer = data
             return b""
         try:
-            wire.check_upgrade(head, self._accept)
-        except wire.WireError as exc:
+            framing.check_upgrade(head, self._accept)
+        except framing.WireError as exc:
             self._fail(exc)
             return b""
         self._upgraded = True
@@ -198,24 +198,24 @@ class Connection(asyncio.Protocol):
         if not first & 0x80:  # a fragment: keep it until the final one
             self._fragments.append(payload)
             return
-        if opcode == wire.OP_CONTINUATION:
+        if opcode == framing.OP_CONTINUATION:
             payload = b"".join([*self._fragments, payload])
             self._fragments.clear()
-            opcode = wire.OP_TEXT
-        if opcode == wire.OP_TEXT:
+            opcode = framing.OP_TEXT
+        if opcode == framing.OP_TEXT:
             self._packet(payload, now)
-        elif opcode == wire.OP_PING:
-            self._write(wire.client_frame(payload, wire.OP_PONG))
-        elif opcode == wire.OP_CLOSE:
+        elif opcode == framing.OP_PING:
+            self._write(framing.client_frame(payload, framing.OP_PONG))
+        elif opcode == framing.OP_CLOSE:
             self.close()
 
     def _packet(self, packet: bytes, now: int) -> None:
-        if packet.startswith(wire.SIO_PREFIX_ACK):
+        if packet.startswith(framing.SIO_PREFIX_ACK):
             self._ack(packet, now)
-        elif packet.startswith(wire.SIO_PREFIX_EVENT):
+        elif packet.startswith(framing.SIO_PREFIX_EVENT):
             self.tally.other_events += 1
         elif packet == b"2":
-            self.send_packet(wire.EIO_PONG)
+            self.send_packet(framing.EIO_PONG)
         elif packet.startswith(b"0{"):
             self.send_packet(self._auth)
         elif packet.startswith(b"40"):
@@ -228,15 +228,15 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def _ack(self, packet: bytes, now: int) -> None:
-        ack_id, body = wire.split_ack(packet)
+        ack_id, body = framing.split_ack(packet)
         sent_at = self._sent_at.pop(ack_id, None)
         if sent_at is not None:
             tally = self.tally
-            if wire.ack_ok(body):
+            if framing.ack_ok(body):
                 tally.acked += 1
                 tally.ack_latency.append(now - sent_at)
             else:
-                tally.ack_errors[wire.ack_error_code(body)] += 1
+                tally.ack_errors[framing.ack_error_code(body)] += 1
             return
         future = self._waiting.get(ack_id)
         if future is not None and not future.done():

@@ -19,7 +19,7 @@ from typing import Final, TextIO
 
 import orjson
 
-from chatio.loadtest import wire
+from chatio.loadtest import framing
 from chatio.loadtest.client import Connection, Tally
 from chatio.loadtest.config import LoadConfig
 from chatio.loadtest.stats import CpuMeter, MachineMeter, Percentiles
@@ -101,7 +101,7 @@ class Swarm:
     def __init__(self, config: LoadConfig, out: TextIO) -> None:
         self.config = config
         self.out = out
-        self.target = wire.Target.parse(config.target_url)
+        self.target = framing.Target.parse(config.target_url)
         self.tally = Tally()
         self.connections: list[Connection] = []
         self.members: Counter[str] = Counter()
@@ -138,7 +138,7 @@ class Swarm:
             len(opened), config.conn_count - len(opened), time.monotonic() - started, dict(self.tally.errors)
         )
 
-    def target_for(self, index: int) -> wire.Target:
+    def target_for(self, index: int) -> framing.Target:
         """The server connection ``index`` opens to; override to spread connections over servers."""
         return self.target
 
@@ -155,9 +155,9 @@ class Swarm:
         except BaseException:
             conn.close()
             raise
-        if not wire.ack_ok(answer):
+        if not framing.ack_ok(answer):
             conn.close()
-            raise ConnectionRefusedError(f"join_room: {wire.ack_error_code(answer)}")
+            raise ConnectionRefusedError(f"join_room: {framing.ack_error_code(answer)}")
         self.members[room] += 1
         return conn
 

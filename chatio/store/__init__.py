@@ -1,6 +1,6 @@
 """The ``Store`` protocol: users, rooms and messages with a per-room ``seq``.
 
-Two implementations pass the same contract suite (``tests/test_store_contract.py``): the embedded
+Two implementations pass the same contract suite (``tests/store/test_contract.py``): the embedded
 :class:`~chatio.store.memory.MemoryStore` and :class:`~chatio.store.mongo.MongoStore`.
 """
 

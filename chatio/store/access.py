@@ -1,7 +1,7 @@
 """The ``AccessStore`` protocol: who belongs to which room, with which role, and pending invitations.
 
 Public rooms need no entry here to be joined; private rooms (and direct-message rooms) admit only the
-users listed. Two implementations pass one contract suite (``tests/test_access_contract.py``):
+users listed. Two implementations pass one contract suite (``tests/store/test_access_contract.py``):
 :class:`~chatio.store.access_memory.MemoryAccessStore` and
 :class:`~chatio.store.access_mongo.MongoAccessStore`.
 """

@@ -2,7 +2,7 @@
 
 The user record itself (username, display name) stays in the :class:`~chatio.store.Store`; this store
 keeps what only authentication needs. Two implementations pass one contract suite
-(``tests/test_accounts_contract.py``): :class:`~chatio.store.accounts_memory.MemoryAccountStore` and
+(``tests/store/test_accounts_contract.py``): :class:`~chatio.store.accounts_memory.MemoryAccountStore` and
 :class:`~chatio.store.accounts_mongo.MongoAccountStore`.
 
 Refresh tokens rotate: each is redeemed once (:meth:`AccountStore.redeem_refresh_token` marks it used,

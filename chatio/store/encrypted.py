@@ -22,8 +22,8 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from chatio.crypto import CipherError, MessageCipher
 from chatio.store import Counts, Draft, Message, Page, Room, Store, User, search_terms, words
+from chatio.store.cipher import CipherError, MessageCipher
 
 log = logging.getLogger(__name__)
 

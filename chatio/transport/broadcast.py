@@ -4,7 +4,7 @@ python-socketio delivers a room emit by creating one asyncio task per recipient,
 the Engine.IO socket's queue, which wakes a writer task that encodes the packet again and arms a timer for
 its next poll: about 70 us of Python per delivery. :class:`FastManager` encodes the packet once (orjson),
 builds the WebSocket text frame once, and hands those same bytes to every recipient: a
-:class:`~chatio.transport.session.WebSocketSession` writes them at once (or after its own backlog, so the
+:class:`~chatio.transport.eio.WebSocketSession` writes them at once (or after its own backlog, so the
 connection's order holds); a long-polling socket gets the packet on its Engine.IO queue, in order, still
 without a task per recipient.
 """
@@ -19,8 +19,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from chatio.transport.eio import WebSocketSession
 from chatio.transport.frames import text_frame
-from chatio.transport.session import WebSocketSession
 
 DeliveryListener = Callable[[str, int], None]
 

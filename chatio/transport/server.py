@@ -13,8 +13,7 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from chatio.rfc6455 import GOING_AWAY
-from chatio.transport.frames import text_frame
-from chatio.transport.session import (
+from chatio.transport.eio import (
     Hub,
     OverflowListener,
     Pinger,
@@ -22,6 +21,7 @@ from chatio.transport.session import (
     WebSocketSession,
     websocket_class,
 )
+from chatio.transport.frames import text_frame
 from chatio.transport.wire import Wire
 
 ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack_requested", default=True)

@@ -241,7 +241,7 @@ def take_over(request: web.BaseRequest, wire: Wire, answer: bytes) -> bytes:
     ready). aiohttp 3.14's request handler keeps the connection in its ``transport``, the bytes after an
     upgrade request in ``_message_tail``, and its server lists it until its request task ends; with the
     transport taken, the handler's task returns :class:`Detached` and aiohttp forgets the connection without
-    closing it (``tests/test_transport.py`` pins these).
+    closing it (``tests/transport/test_seam.py`` pins these).
     """
     handler: Any = request.protocol
     transport = request.transport

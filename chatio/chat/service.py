@@ -1,0 +1,304 @@
+"""The chat domain: connections, rooms, messages, history. Imports neither aiohttp nor socketio.
+
+:class:`ChatService` decides; it tells the outside world what happened through the :class:`Outbox`
+protocol (implemented over Socket.IO in ``events.py``) and persists through the ``Store`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
+
+from chatio import errors
+from chatio.accounts.identity import Identity
+from chatio.config import Settings
+from chatio.errors import ChatError
+from chatio.presence import OFFLINE, MemberState, Presence, TypingTracker
+from chatio.ratelimit import RateLimiter
+from chatio.store import Conflict, Draft, Message, Page, Room, Store, Unavailable
+
+T = TypeVar("T")
+
+
+class Outbox(Protocol):
+    """Where the domain's facts go: Socket.IO rooms in production, a recorder in unit tests."""
+
+    async def enter(self, sid: str, room: str) -> None: ...
+
+    async def exit(self, sid: str, room: str) -> None: ...
+
+    async def emit(
+        self, event: str, data: dict[str, Any], *, to: str | list[str], skip: str | list[str] | None = None
+    ) -> None:
+        """Send ``event`` to a room, a list of rooms (each socket once) or a socket id."""
+
+
+class Admission(Protocol):
+    """Who may enter which room (``chatio/chat/access.py`` decides for private and direct-message rooms)."""
+
+    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
+        """Raise :class:`ChatError` unless ``identity`` may enter ``room_id`` (``room`` is None when it
+        does not exist yet, and joining would create it)."""
+
+
+class OpenAdmission:
+    """Every room is open to everyone: the core on its own, without accounts."""
+
+    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
+        return None
+
+
+@dataclasses.dataclass(slots=True)
+class Connection:
+    sid: str
+    identity: Identity
+    rooms: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Joined:
+    room: Room
+    members: list[MemberState]
+    history: list[Message]
+    reset: bool
+
+
+def message_wire(message: Message) -> dict[str, Any]:
+    """The ``message`` event payload (docs/protocol.md)."""
+    return {
+        "id": message.id,
+        "room": message.room,
+        "seq": message.seq,
+        "user": message.user,
+        "user_id": message.user_id,
+        "text": message.text,
+        "ts": message.ts,
+        "client_msg_id": message.client_msg_id,
+    }
+
+
+def room_wire(room: Room) -> dict[str, Any]:
+    return {"id": room.id, "name": room.name, "public": room.public}
+
+
+class ChatService:
+    """One per process. Every public coroutine raises :class:`ChatError` for a refused command."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        presence: Presence,
+        limiter: RateLimiter,
+        outbox: Outbox,
+        admission: Admission | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.presence = presence
+        self.admission: Admission = admission or OpenAdmission()
+        self._limiter = limiter
+        self._outbox = outbox
+        self._connections: dict[str, Connection] = {}
+        self._local_rooms: dict[str, set[str]] = {}
+        self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
+
+    # --- connections -----------------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    @property
+    def local_room_count(self) -> int:
+        """Rooms with at least one socket on this process."""
+        return len(self._local_rooms)
+
+    def connection(self, sid: str) -> Connection:
+        return self._connections[sid]
+
+    def sids(self) -> list[str]:
+        return list(self._connections)
+
+    async def connect(self, sid: str, identity: Identity) -> None:
+        self._connections[sid] = Connection(sid, identity)
+        await self.presence.connect(identity.username, sid)
+
+    async def disconnect(self, sid: str) -> None:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        user = connection.identity.username
+        last = await self.presence.disconnect(user, sid)
+        if last and connection.rooms:
+            await self._outbox.emit(
+                "presence", {"user": user, "status": OFFLINE}, to=sorted(connection.rooms), skip=sid
+            )
+        for room in sorted(connection.rooms):
+            await self._leave(connection, room)
+        del self._connections[sid]
+
+    # --- rooms -----------------------------------------------------------------------------------
+
+    async def join(self, sid: str, room_id: str, since_seq: int | None = None) -> Joined:
+        connection = self._connections[sid]
+        user = connection.identity.username
+        room = await self._room_for_join(room_id, connection.identity)
+        if room_id not in connection.rooms:
+            if len(connection.rooms) >= self.settings.rooms_per_connection:
+                raise ChatError(
+                    errors.TOO_MANY_ROOMS,
+                    f"a connection may join at most {self.settings.rooms_per_connection} rooms",
+                )
+            present = room_id in await self.presence.rooms_of(user)
+            if not present and await self.presence.count(room_id) >= self.settings.room_max_members:
+                raise ChatError(
+                    errors.ROOM_FULL, f"room {room_id!r} has {self.settings.room_max_members} members"
+                )
+            connection.rooms.add(room_id)
+            self._local_rooms.setdefault(room_id, set()).add(sid)
+            await self._outbox.enter(sid, room_id)
+            if await self.presence.join(room_id, user, sid):
+                await self._outbox.emit("user_joined", {"room": room_id, "user": user}, to=room_id, skip=sid)
+        history, reset = await self._history_for_join(room_id, since_seq)
+        members = await self.presence.members(room_id)
+        return Joined(room, members, history, reset)
+
+    async def leave(self, sid: str, room_id: str) -> None:
+        connection = self._connections[sid]
+        if room_id not in connection.rooms:
+            raise ChatError(errors.NOT_IN_ROOM, f"you are not in room {room_id!r}", field="room")
+        await self._leave(connection, room_id)
+
+    async def _leave(self, connection: Connection, room_id: str) -> None:
+        user = connection.identity.username
+        connection.rooms.discard(room_id)
+        sockets = self._local_rooms.get(room_id)
+        if sockets is not None:
+            sockets.discard(connection.sid)
+            if not sockets:
+                del self._local_rooms[room_id]
+        await self._outbox.exit(connection.sid, room_id)
+        if await self.presence.leave(room_id, user, connection.sid):
+            if self.typing.stop(room_id, user):
+                await self._typing_changed(room_id, user, False, skip=connection.sid)
+            await self._outbox.emit("user_left", {"room": room_id, "user": user}, to=room_id)
+
+    async def _room_for_join(self, room_id: str, identity: Identity) -> Room:
+        room = await self.store.get_room(room_id)
+        await self.admission.admit(identity, room_id, room)
+        if room is not None:
+            return room
+        if not self.settings.auto_create_rooms:
+            raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
+        try:
+            return await self.store.create_room(room_id, room_id, public=True, owner=identity.user_id)
+        except Conflict:
+            existing = await self.store.get_room(room_id)
+            if existing is None:  # pragma: no cover - deleted in between
+                raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist") from None
+            return existing
+
+    async def _history_for_join(self, room_id: str, since_seq: int | None) -> tuple[list[Message], bool]:
+        """The join ack's history and ``reset`` flag (docs/protocol.md, join_room)."""
+        if since_seq is not None:
+            after = await self._store_call(
+                self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
+            )
+            if after.messages and not after.has_more:
+                return after.messages, False
+        latest = await self._store_call(self.store.page(room_id, limit=self.settings.history_page_size))
+        if since_seq is None:
+            return latest.messages, False
+        newest = latest.messages[-1].seq if latest.messages else 0
+        # Too much to replay, or the client knows of messages this room never had (its store was
+        # reset): start over. Otherwise nothing came after since_seq.
+        reset = after.has_more or since_seq > newest
+        return (latest.messages, True) if reset else ([], False)
+
+    def _require_member(self, sid: str, room_id: str) -> Connection:
+        connection = self._connections[sid]
+        if room_id not in connection.rooms:
+            raise ChatError(errors.NOT_IN_ROOM, f"join room {room_id!r} first", field="room")
+        return connection
+
+    # --- messages --------------------------------------------------------------------------------
+
+    async def send(self, sid: str, room_id: str, text: str, client_msg_id: str | None = None) -> Message:
+        """Store and broadcast a message; return it once stored."""
+        connection = self._require_member(sid, room_id)
+        identity = connection.identity
+        wait = await self._limiter.acquire(f"msg:{identity.user_id}")
+        if wait > 0:
+            raise ChatError(
+                errors.RATE_LIMITED,
+                f"more than {self.settings.rate_limit_per_minute} messages a minute",
+                retry_after_ms=int(wait * 1000) + 1,
+            )
+        draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id)
+        message = await self._store_call(self.store.append(draft))
+        if self.typing.stop(room_id, identity.username):
+            await self._typing_changed(room_id, identity.username, False, skip=sid)
+        await self._outbox.emit("message", message_wire(message), to=room_id, skip=sid)
+        return message
+
+    async def history(
+        self, sid: str, room_id: str, *, before: int | None, after: int | None, limit: int | None
+    ) -> Page:
+        self._require_member(sid, room_id)
+        return await self.read_page(room_id, before=before, after=after, limit=limit)
+
+    async def read_page(
+        self, room_id: str, *, before: int | None, after: int | None, limit: int | None
+    ) -> Page:
+        """A history page for REST and sockets, ``limit`` capped at the configured maximum."""
+        if limit is not None and limit > self.settings.history_max_page:
+            raise ChatError(
+                errors.INVALID_PAYLOAD,
+                f"limit: Must be at most {self.settings.history_max_page}.",
+                field="limit",
+            )
+        size = limit or self.settings.history_page_size
+        return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
+
+    async def _store_call(self, call: Awaitable[T]) -> T:
+        # The store enforces its own deadline; this is the backstop so that no ack can hang. A timeout
+        # scope rather than wait_for: no task per call on the hot path.
+        try:
+            async with asyncio.timeout(self.settings.store_timeout_seconds + 1.0):
+                return await call
+        except (Unavailable, TimeoutError) as exc:
+            raise ChatError(errors.UNAVAILABLE, "storage is unavailable, try again") from exc
+
+    # --- typing and status -----------------------------------------------------------------------
+
+    async def set_typing(self, sid: str, room_id: str, typing: bool) -> None:
+        user = self._require_member(sid, room_id).identity.username
+        changed = self.typing.start(room_id, user) if typing else self.typing.stop(room_id, user)
+        if changed:
+            await self._typing_changed(room_id, user, typing, skip=sid)
+
+    async def _typing_expired(self, room_id: str, user: str) -> None:
+        await self._typing_changed(room_id, user, False, skip=self._user_sids(room_id, user))
+
+    def _user_sids(self, room_id: str, user: str) -> list[str]:
+        sockets = self._local_rooms.get(room_id, ())
+        return [sid for sid in sockets if self._connections[sid].identity.username == user]
+
+    async def _typing_changed(
+        self, room_id: str, user: str, typing: bool, skip: str | list[str] | None = None
+    ) -> None:
+        payload = {"room": room_id, "user": user, "typing": typing}
+        await self._outbox.emit("typing", payload, to=room_id, skip=skip)
+
+    async def set_status(self, sid: str, status: str) -> None:
+        user = self._connections[sid].identity.username
+        await self.presence.set_status(user, status)
+        rooms = await self.presence.rooms_of(user)
+        if rooms:
+            await self._outbox.emit("presence", {"user": user, "status": status}, to=rooms)
+
+    def close(self) -> None:
+        self.typing.close()

@@ -1,0 +1,299 @@
+"""The Socket.IO namespace: validate -> chat core -> ack. Thin: every decision lives in ``chat.py``.
+
+Every command goes through :meth:`ChatNamespace.trigger_event`, which validates the payload with the
+command's schema, times it, counts it, and turns a :class:`ChatError` (or a bug) into the one ack shape of
+docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from marshmallow import Schema
+
+from chatio import errors, schemas
+from chatio.accounts.expiry import ExpiryClock
+from chatio.accounts.identity import Authenticator, AuthError
+from chatio.accounts.service import AccountService
+from chatio.background import Background
+from chatio.chat.access import RoomAccess, user_room
+from chatio.chat.service import ChatService, Joined, message_wire, room_wire
+from chatio.errors import ChatError
+from chatio.metrics import Metrics
+from chatio.ratelimit.gate import Gate
+from chatio.store import Unavailable
+from chatio.transport import ACK_REQUESTED
+
+log = logging.getLogger(__name__)
+
+Ack = dict[str, Any]
+
+
+class SocketOutbox:
+    """The chat core's :class:`~chatio.chat.service.Outbox` over a python-socketio server."""
+
+    def __init__(self, server: socketio.AsyncServer) -> None:
+        self._server = server
+
+    async def enter(self, sid: str, room: str) -> None:
+        await self._server.enter_room(sid, room)
+
+    async def exit(self, sid: str, room: str) -> None:
+        await self._server.leave_room(sid, room)
+
+    async def emit(
+        self, event: str, data: dict[str, Any], *, to: str | list[str], skip: str | list[str] | None = None
+    ) -> None:
+        await self._server.emit(event, data, to=to, skip_sid=skip)
+
+
+class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base class
+    """The default namespace ``/``. One instance per server."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        authenticator: Authenticator,
+        metrics: Metrics,
+        pod: str,
+        *,
+        accounts: AccountService | None = None,
+        access: RoomAccess | None = None,
+        connect_gate: Gate | None = None,
+    ) -> None:
+        super().__init__("/")
+        self.service = service
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.pod = pod
+        self.accepting = True
+        self.accounts = accounts
+        self.access = access
+        self.connect_gate = connect_gate
+        self.expiry = ExpiryClock(self._expired)
+        self._background = Background(log, "background emit failed")
+        max_length = service.settings.message_max_length
+        self._commands: dict[str, tuple[Schema, Callable[[str, dict[str, Any]], Awaitable[Ack]]]] = {
+            "join_room": (schemas.JoinRoom(), self.on_join_room),
+            "leave_room": (schemas.RoomOnly(), self.on_leave_room),
+            "send_message": (schemas.SendMessage(max_length=max_length), self.on_send_message),
+            "typing_start": (schemas.RoomOnly(), self.on_typing_start),
+            "typing_stop": (schemas.RoomOnly(), self.on_typing_stop),
+            "user_status": (schemas.UserStatus(), self.on_user_status),
+            "history": (schemas.History(), self.on_history),
+        }
+        if accounts is not None:
+            self._commands["refresh_session"] = (schemas.TokenAuth(), self.on_refresh_session)
+        if access is not None:
+            self._commands.update(
+                {
+                    "create_room": (schemas.CreateRoomCommand(), self.on_create_room),
+                    "invite": (schemas.Invite(), self.on_invite),
+                    "accept_invite": (schemas.RoomOnly(), self.on_accept_invite),
+                    "decline_invite": (schemas.RoomOnly(), self.on_decline_invite),
+                    "set_role": (schemas.SetRole(), self.on_set_role),
+                    "open_dm": (schemas.OpenDm(), self.on_open_dm),
+                }
+            )
+
+    # --- dispatch ------------------------------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self._connect(args[0], args[1], args[2] if len(args) > 2 else None)
+        if event == "disconnect":
+            self.expiry.forget(args[0])
+            await self.service.disconnect(args[0])
+            return None
+        sid, payload = args[0], args[1:]
+        started = time.perf_counter()
+        command = self._commands.get(event)
+        label = event if command is not None else "unknown"
+        try:
+            if command is None:
+                raise ChatError(errors.UNKNOWN_EVENT, f"unknown event {event[:64]!r}")
+            if not self.accepting:
+                raise ChatError(errors.SHUTTING_DOWN, "the server is shutting down, reconnect")
+            if len(payload) != 1:
+                raise ChatError(errors.INVALID_PAYLOAD, f"expected one payload object, got {len(payload)}")
+            schema, handler = command
+            ack = await handler(sid, schemas.load(schema, payload[0]))
+            outcome = "ok"
+        except ChatError as exc:
+            ack, outcome = self._refuse(sid, event, exc), exc.code
+        except Exception:
+            log.exception("command %s failed", label)
+            failure = ChatError(errors.INTERNAL, "internal error; it has been logged")
+            ack, outcome = self._refuse(sid, event, failure), errors.INTERNAL
+        self.metrics.event_handled(label, outcome, time.perf_counter() - started)
+        return ack
+
+    def _refuse(self, sid: str, event: str, error: ChatError) -> Ack:
+        ack = {"ok": False, "error": error.as_wire()}
+        if not ACK_REQUESTED.get():
+            self._background.spawn(
+                self.emit("command_error", {"event": event[:64], "error": ack["error"]}, to=sid)
+            )
+        return ack
+
+    # --- connection ----------------------------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: object) -> bool:
+        if not self.accepting:
+            self.metrics.connects.labels("refused").inc()
+            raise socketio.exceptions.ConnectionRefusedError("the server is shutting down, reconnect")
+        try:
+            if self.connect_gate is not None:
+                await self.connect_gate.check_socket(environ)
+            identity = await self.authenticator.authenticate(auth)
+        except ChatError as exc:  # the connection rate per address
+            self.metrics.connects.labels("refused").inc()
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_wire()) from None
+        except AuthError as exc:
+            self.metrics.connects.labels("refused").inc()
+            raise socketio.exceptions.ConnectionRefusedError(str(exc), {"code": exc.code}) from None
+        except Unavailable:
+            self.metrics.connects.labels("unavailable").inc()
+            raise socketio.exceptions.ConnectionRefusedError("storage is unavailable, retry") from None
+        await self.service.connect(sid, identity)
+        # Every socket of a user, on every process, is in the user's room: invitations reach it there.
+        await self.enter_room(sid, user_room(identity.user_id))
+        self.expiry.watch(sid, identity.expires_at)
+        self.metrics.connects.labels("ok").inc()
+        # The CONNECT packet is sent after this handler returns; the session event must follow it.
+        session = {
+            "user": identity.username,
+            "user_id": identity.user_id,
+            "pod": self.pod,
+            "guest": identity.guest,
+            "expires_at": None if identity.expires_at is None else round(identity.expires_at * 1000),
+        }
+        self._background.spawn(self.emit("session", session, to=sid))
+        return True
+
+    # --- ending connections --------------------------------------------------------------------------
+
+    async def end(self, sid: str, code: str, message: str) -> None:
+        """Tell the socket why (``disconnect_reason``), then disconnect it (clients do not reconnect)."""
+        self.expiry.forget(sid)
+        await self.emit("disconnect_reason", {"code": code, "message": message}, to=sid)
+        await self.disconnect(sid)
+
+    async def end_user(self, user_id: str) -> None:
+        """Close this process's connections of a deleted user."""
+        for sid in self.service.sids():
+            if self.service.connection(sid).identity.user_id == user_id:
+                await self.end(sid, "account_deleted", "your account was deleted")
+
+    async def end_session(self, session: str) -> None:
+        """Close this process's connections of a logged-out or revoked session."""
+        for sid in self.service.sids():
+            if self.service.connection(sid).identity.session == session:
+                await self.end(sid, "session_ended", "you were logged out; log in again")
+
+    async def _expired(self, sid: str) -> None:
+        if sid in self.service.sids():
+            await self.end(sid, "token_expired", "your access token expired; refresh it and reconnect")
+
+    def overflowed(self, eio_sid: str) -> None:
+        """The socket's client reads slower than its messages come: evict it (``ChatServer.evict``)."""
+        log.warning("evicting a slow consumer (engine.io session %s)", eio_sid)
+        notice = {
+            "code": "slow_consumer",
+            "message": "you read too slowly and fell too far behind; reconnect and catch up with since_seq",
+        }
+        self._background.spawn(self.server.evict(eio_sid, "disconnect_reason", notice))
+
+    # --- commands ------------------------------------------------------------------------------------
+
+    async def on_join_room(self, sid: str, payload: dict[str, Any]) -> Ack:
+        return _joined(await self.service.join(sid, payload["room"], payload.get("since_seq")))
+
+    async def on_leave_room(self, sid: str, payload: dict[str, Any]) -> Ack:
+        await self.service.leave(sid, payload["room"])
+        return {"ok": True, "room": payload["room"]}
+
+    async def on_send_message(self, sid: str, payload: dict[str, Any]) -> Ack:
+        message = await self.service.send(sid, payload["room"], payload["text"], payload.get("client_msg_id"))
+        self.metrics.messages_published.inc()
+        return {"ok": True, "message": message_wire(message)}
+
+    async def on_typing_start(self, sid: str, payload: dict[str, Any]) -> Ack:
+        await self.service.set_typing(sid, payload["room"], True)
+        return {"ok": True}
+
+    async def on_typing_stop(self, sid: str, payload: dict[str, Any]) -> Ack:
+        await self.service.set_typing(sid, payload["room"], False)
+        return {"ok": True}
+
+    async def on_user_status(self, sid: str, payload: dict[str, Any]) -> Ack:
+        await self.service.set_status(sid, payload["status"])
+        return {"ok": True, "status": payload["status"]}
+
+    async def on_refresh_session(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.accounts is not None
+        connection = self.service.connection(sid)
+        identity = await self.accounts.identify(payload["token"])
+        if identity.user_id != connection.identity.user_id:
+            raise ChatError(errors.FORBIDDEN, "the token belongs to another user", field="token")
+        connection.identity = identity
+        self.expiry.watch(sid, identity.expires_at)
+        expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
+        return {"ok": True, "expires_at": expires}
+
+    async def on_create_room(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        identity = self.service.connection(sid).identity
+        room = await self.access.create_room(identity, payload["room"], public=payload["public"])
+        return {"ok": True, "room": room_wire(room)}
+
+    async def on_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.invite(self.service.connection(sid).identity, payload["room"], payload["user"])
+        return {"ok": True, "room": payload["room"], "user": payload["user"]}
+
+    async def on_accept_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.accept(self.service.connection(sid).identity, payload["room"])
+        return _joined(await self.service.join(sid, payload["room"]))
+
+    async def on_decline_invite(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        await self.access.decline(self.service.connection(sid).identity, payload["room"])
+        return {"ok": True, "room": payload["room"]}
+
+    async def on_set_role(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        identity = self.service.connection(sid).identity
+        await self.access.set_role(identity, payload["room"], payload["user"], payload["role"])
+        return {"ok": True}
+
+    async def on_open_dm(self, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.access is not None
+        direct = await self.access.open_dm(self.service.connection(sid).identity, payload["user"])
+        return _joined(await self.service.join(sid, direct.room.id)) | {"user": direct.peer.username}
+
+    async def on_history(self, sid: str, payload: dict[str, Any]) -> Ack:
+        page = await self.service.history(
+            sid,
+            payload["room"],
+            before=payload.get("before"),
+            after=payload.get("after"),
+            limit=payload.get("limit"),
+        )
+        return {"ok": True, "messages": [message_wire(m) for m in page.messages], "has_more": page.has_more}
+
+
+def _joined(joined: Joined) -> Ack:
+    """The ack of ``join_room`` (and of ``accept_invite`` and ``open_dm``, which join too)."""
+    return {
+        "ok": True,
+        "room": room_wire(joined.room),
+        "members": [{"user": m.user, "status": m.status} for m in joined.members],
+        "history": [message_wire(message) for message in joined.history],
+        "reset": joined.reset,
+    }

@@ -1,0 +1,219 @@
+"""REST routes under ``/api/chat``: translate HTTP to the chat core and back. Errors are JSON."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from chatio import errors, schemas
+from chatio.chat.service import ChatService, message_wire
+from chatio.errors import ChatError
+from chatio.presence import OFFLINE
+from chatio.store import Room, Unavailable, User
+from chatio.web.auth import ACCESS, ACCOUNTS, AUTH_GATE, caller
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "/api/chat"
+SERVICE: Final = web.AppKey("chat_service", ChatService)
+STARTED: Final = web.AppKey("started_monotonic", float)
+
+_STATUS: Final = {
+    errors.INVALID_PAYLOAD: 400,
+    errors.UNAUTHORIZED: 401,
+    errors.TOKEN_EXPIRED: 401,
+    errors.FORBIDDEN: 403,
+    errors.NOT_FOUND: 404,
+    errors.ROOM_NOT_FOUND: 404,
+    errors.CONFLICT: 409,
+    errors.RATE_LIMITED: 429,
+    errors.UNAVAILABLE: 503,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: ChatError) -> web.Response:
+    status = _STATUS.get(error.code, 500)
+    headers = {"WWW-Authenticate": 'Bearer realm="chatio"'} if status == 401 else None
+    return web.json_response({"error": error.as_wire()}, status=status, headers=headers)
+
+
+def json_errors(handler: Handler) -> Handler:
+    """Wrap an /api handler: every failure becomes a JSON error body with a code, never an HTML page.
+
+    A wrapper per route rather than a middleware, so that nothing of it stays alive under the long-lived
+    Socket.IO requests (a middleware's frame lasts as long as the WebSocket it wraps).
+    """
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ChatError as exc:
+            return error_response(exc)
+        except Unavailable:
+            return error_response(ChatError(errors.UNAVAILABLE, "storage is unavailable, try again"))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = errors.NOT_FOUND if exc.status == 404 else f"http_{exc.status}"
+            return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
+
+    return guarded
+
+
+def guarded_routes(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """``routes`` with every handler wrapped by :func:`json_errors`."""
+    return [web.RouteDef(r.method, r.path, json_errors(r.handler), r.kwargs) for r in routes]
+
+
+async def json_body(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ChatError(errors.INVALID_PAYLOAD, "body: not valid JSON", field="body") from None
+
+
+def user_wire(user: User, status: str = OFFLINE, *, email: bool = True) -> dict[str, Any]:
+    """A user; ``email=False`` for anyone but the user themself and administrators (it is null then)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "displayName": user.display_name,
+        "email": user.email if email else None,
+        "createdAt": user.created_at,
+        "guest": user.guest,
+        "status": status,
+    }
+
+
+def room_wire(room: Room) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "name": room.name,
+        "public": room.public,
+        "owner": room.owner,
+        "createdAt": room.created_at,
+    }
+
+
+class ChatApi:
+    """The REST handlers; state comes from the application, never from module globals."""
+
+    def __init__(self) -> None:
+        self._create_user = schemas.CreateUser()
+        self._create_room = schemas.CreateRoom()
+        self._history = schemas.HistoryQuery()
+        self._room_list = schemas.RoomListQuery()
+        self._search = schemas.SearchQuery()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(f"{PREFIX}/users", self.create_user),
+            web.get(f"{PREFIX}/users/{{user_id}}", self.get_user),
+            web.post(f"{PREFIX}/rooms", self.create_room),
+            web.get(f"{PREFIX}/rooms/public", self.public_rooms),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
+            web.get(f"{PREFIX}/stats", self.stats),
+            web.get(f"{PREFIX}/search", self.search),
+            web.route("*", "/api/{tail:.*}", self.not_found),
+        ]
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        raise ChatError(errors.NOT_FOUND, f"no route {request.method} {request.path}")
+
+    async def create_user(self, request: web.Request) -> web.Response:
+        """Registration (username, password, display name): open to anyone, limited per address."""
+        await request.app[AUTH_GATE].check(request)
+        body = schemas.load(self._create_user, await json_body(request))
+        display = body.get("displayName", body["username"])
+        user = await request.app[ACCOUNTS].register(
+            body["username"], body["password"], display, body.get("email")
+        )
+        return web.json_response(user_wire(user), status=201)
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        identity = await caller(request)
+        service = request.app[SERVICE]
+        user = await request.app[ACCOUNTS].profile(request.match_info["user_id"])
+        status = await service.presence.status(user.username)
+        own = identity.user_id == user.id or identity.admin
+        return web.json_response(user_wire(user, status, email=own))
+
+    async def create_room(self, request: web.Request) -> web.Response:
+        identity = await caller(request)
+        body = schemas.load(self._create_room, await json_body(request))
+        try:
+            room = await request.app[ACCESS].create_room(identity, body["name"], public=body["public"])
+        except ChatError as exc:
+            raise ChatError(exc.code, exc.message, field="name") from None
+        return web.json_response(room_wire(room), status=201)
+
+    async def public_rooms(self, request: web.Request) -> web.Response:
+        await caller(request)
+        query = schemas.load(self._room_list, dict(request.query))
+        store = request.app[SERVICE].store
+        rooms = await store.public_rooms(limit=query["limit"], after=query.get("after"))
+        following = rooms[-1].id if len(rooms) == query["limit"] else None
+        return web.json_response({"rooms": [room_wire(room) for room in rooms], "next": following})
+
+    async def messages(self, request: web.Request) -> web.Response:
+        identity = await caller(request)
+        query = schemas.load(self._history, dict(request.query))
+        service = request.app[SERVICE]
+        room_id = request.match_info["room_id"]
+        # Private and direct-message rooms: members only, exactly as for join_room.
+        await request.app[ACCESS].readable(identity, room_id)
+        page = await service.read_page(
+            room_id, before=query.get("before"), after=query.get("after"), limit=query.get("limit")
+        )
+        return web.json_response(
+            {"messages": [message_wire(message) for message in page.messages], "has_more": page.has_more}
+        )
+
+    async def search(self, request: web.Request) -> web.Response:
+        """Full-text search over the rooms the caller may read (one room with ``room=``)."""
+        identity = await caller(request)
+        query = schemas.load(self._search, dict(request.query))
+        access = request.app[ACCESS]
+        if "room" in query:
+            rooms = [(await access.readable(identity, query["room"])).id]
+        else:
+            rooms = await access.readable_rooms(identity)
+        store = request.app[SERVICE].store
+        found = await store.search(query["q"], rooms=rooms, limit=query["limit"] + 1, skip=query["skip"])
+        more = len(found) > query["limit"]
+        following = query["skip"] + query["limit"] if more else None
+        return web.json_response(
+            {"messages": [message_wire(m) for m in found[: query["limit"]]], "nextSkip": following}
+        )
+
+    async def stats(self, request: web.Request) -> web.Response:
+        service = request.app[SERVICE]
+        counts = await service.store.counts()
+        pods = await service.presence.pods()
+        return web.json_response(
+            {
+                "pod": service.settings.pod_name,
+                "uptimeSeconds": round(time.monotonic() - request.app[STARTED], 3),
+                "connections": service.connection_count,
+                # The cluster (this process alone without Redis): every live process's connections.
+                "pods": [{"pod": name, "connections": pods[name]} for name in sorted(pods)],
+                "clusterConnections": sum(pods.values()),
+                "onlineUsers": await service.presence.online_users(),
+                "activeRooms": await service.presence.active_rooms(),
+                "users": counts.users,
+                "rooms": counts.rooms,
+                "messages": counts.messages,
+            }
+        )

@@ -1,0 +1,247 @@
+"""Scale-out: real ``python -m chatio`` processes sharing a real redis-server and mongod.
+
+Clients on different processes chat, type and see each other; a process killed with SIGKILL or drained
+with SIGTERM, and a Redis restart, leave every client with every acknowledged message, in seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster_harness import (
+    Chatter,
+    assert_full_ordered_history,
+    eventually,
+    get_json,
+    get_text,
+    start_pods,
+)
+from tests.harness import connect
+from tests.prereqs import require
+from tests.procs import ServerProcess
+from tools.devcluster import Balancer, find_haproxy, render_haproxy_config
+from tools.devservices import RedisProcess, free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.mongo]
+
+HEARTBEAT = 0.5
+
+
+@pytest.fixture
+def cluster_env(redis_url: str, mongodb_uri: str, mongodb_database: str) -> dict[str, str]:
+    """Settings shared by the processes of one test: its own database and Redis key prefix."""
+    return {
+        "CHATIO_REDIS_URL": redis_url,
+        "CHATIO_REDIS_PREFIX": f"test-{uuid.uuid4().hex[:12]}",
+        "CHATIO_MONGODB_URI": mongodb_uri,
+        "CHATIO_MONGODB_DATABASE": mongodb_database,
+        "CHATIO_PRESENCE_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "CHATIO_RATE_LIMIT_PER_MINUTE": "1000",
+    }
+
+
+@pytest.fixture
+def pods_to_stop() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+async def launch(names: list[str], env: dict[str, str], registry: list[ServerProcess]) -> list[ServerProcess]:
+    servers = await asyncio.to_thread(start_pods, names, env)
+    registry.extend(servers)
+    return servers
+
+
+async def test_clients_on_two_processes_chat_type_and_see_each_other(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    env = {**cluster_env, "CHATIO_RATE_LIMIT_PER_MINUTE": "5"}
+    one, two = await launch(["pod-1", "pod-2"], env, pods_to_stop)
+    alice, bob = await connect(one.url, "alice"), await connect(two.url, "bob")
+    try:
+        assert (await alice.expect("session"))["pod"] == "pod-1"
+        assert (await bob.expect("session"))["pod"] == "pod-2"
+        await alice.join("lobby")
+        joined = await bob.join("lobby")
+        assert joined["members"] == [
+            {"user": "alice", "status": "online"},
+            {"user": "bob", "status": "online"},
+        ]
+        assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob"}
+
+        sent = await alice.call("send_message", {"room": "lobby", "text": "hello from pod-1"})
+        assert sent["ok"] and await bob.expect("message") == sent["message"]
+        answer = await bob.call("send_message", {"room": "lobby", "text": "hello from pod-2"})
+        assert (await alice.expect("message"))["seq"] == answer["message"]["seq"] == 2
+
+        await alice.call("typing_start", {"room": "lobby"})
+        assert await bob.expect("typing") == {"room": "lobby", "user": "alice", "typing": True}
+        await alice.call("typing_stop", {"room": "lobby"})
+        assert await bob.expect("typing") == {"room": "lobby", "user": "alice", "typing": False}
+        await bob.call("user_status", {"status": "away"})
+        assert await alice.expect("presence") == {"user": "bob", "status": "away"}
+
+        status, stats = get_json(f"{one.url}/api/chat/stats")
+        assert status == 200 and stats["pod"] == "pod-1" and stats["connections"] == 1
+        assert stats["pods"] == [{"pod": "pod-1", "connections": 1}, {"pod": "pod-2", "connections": 1}]
+        assert (stats["clusterConnections"], stats["onlineUsers"], stats["activeRooms"]) == (2, 2, 1)
+
+        # One budget per user, whichever processes they connect to (alice has sent 1 of her 5).
+        alice_too = await connect(two.url, "alice")
+        await alice_too.join("lobby")
+        outcomes = [
+            (await (alice if i % 2 else alice_too).call("send_message", {"room": "lobby", "text": str(i)}))
+            for i in range(5)
+        ]
+        assert [ack["ok"] for ack in outcomes] == [True] * 4 + [False]
+        assert outcomes[-1]["error"]["code"] == "rate_limited"
+        await alice_too.sio.disconnect()
+
+        await bob.sio.disconnect()
+        assert await alice.expect("presence") == {"user": "bob", "status": "offline"}
+        assert await alice.expect("user_left") == {"room": "lobby", "user": "bob"}
+    finally:
+        for client in (alice, bob):
+            await client.sio.disconnect()
+    metrics = await asyncio.to_thread(get_text, f"{two.url}/metrics")
+    assert re.search(r'^chat_pod_info\{pod="pod-2"\} 1\.0$', metrics, re.MULTILINE)
+
+
+async def converse(chatters: list[Chatter], rounds: int, pause: float) -> None:
+    async def talk(chatter: Chatter) -> None:
+        for i in range(rounds):
+            await chatter.send(f"{chatter.name} #{i}")
+            await asyncio.sleep(pause)
+
+    await asyncio.gather(*(talk(chatter) for chatter in chatters))
+
+
+async def test_a_process_killed_with_sigkill_loses_no_acknowledged_message(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    servers = await launch(["pod-1", "pod-2", "pod-3"], cluster_env, pods_to_stop)
+    urls = [server.url for server in servers]
+    # Two clients per process; a client whose process dies reconnects to the next one in its list.
+    chatters = [Chatter(f"user{i}", urls[i % 3 :] + urls[: i % 3], "war-room") for i in range(6)]
+    for chatter in chatters:
+        await chatter.start()
+    try:
+        conversation = asyncio.ensure_future(converse(chatters, rounds=12, pause=0.05))
+        await eventually(lambda: sum(len(c.acked) for c in chatters) >= 20, 20, "20 messages acknowledged")
+        os.kill(servers[1].pid, signal.SIGKILL)
+        killed = asyncio.get_running_loop().time()
+        await asyncio.wait_for(conversation, 60)
+        total = sum(len(c.acked) for c in chatters)
+        await eventually(lambda: all(len(c.messages) >= total for c in chatters), 20, "everyone caught up")
+        assert_full_ordered_history(chatters)
+        orphans = [c for c in chatters if c.pods[0] == "pod-2"]
+        assert len(orphans) == 2 and all(c.disconnects == 1 and c.pod != "pod-2" for c in orphans)
+
+        # The dead process's sockets leave the cluster view within the heartbeat bound.
+        def pod_2_gone() -> bool:
+            return [p["pod"] for p in get_json(f"{servers[0].url}/api/chat/stats")[1]["pods"]] == [
+                "pod-1",
+                "pod-3",
+            ]
+
+        await eventually(pod_2_gone, 4 * HEARTBEAT + 2, "pod-2 reaped")
+        assert asyncio.get_running_loop().time() - killed < 4 * HEARTBEAT + 10
+        stats = get_json(f"{servers[2].url}/api/chat/stats")[1]
+        assert stats["clusterConnections"] == 6 and stats["onlineUsers"] == 6
+    finally:
+        for chatter in chatters:
+            await chatter.close()
+
+
+async def test_a_drained_process_hands_its_clients_over_through_the_balancer(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess], tmp_path: Path
+) -> None:
+    haproxy = find_haproxy()
+    require(haproxy is not None, "haproxy is not installed (make deps-system)")
+    env = {**cluster_env, "CHATIO_DRAIN_DELAY_SECONDS": "1.5"}
+    servers = await launch(["pod-1", "pod-2"], env, pods_to_stop)
+    port = free_port()
+    backends = [(f"pod-{i}", f"127.0.0.1:{server.port}") for i, server in enumerate(servers, 1)]
+    config = render_haproxy_config(f"127.0.0.1:{port}", backends, f"127.0.0.1:{free_port()}")
+    balancer = Balancer(config, tmp_path / "haproxy", port, binary=haproxy)
+    await asyncio.to_thread(balancer.start)
+    chatters = [Chatter(f"user{i}", [balancer.url], "town-hall") for i in range(5)]
+    # Long-polling needs every request of a session on one process: the balancer keeps them there.
+    chatters.append(Chatter("poller", [balancer.url], "town-hall", transports=["polling"]))
+    try:
+        for chatter in chatters:
+            await chatter.start()
+        assert {c.pod for c in chatters} == {"pod-1", "pod-2"}
+        drained_name = max(["pod-1", "pod-2"], key=lambda name: sum(c.pod == name for c in chatters))
+        drained = servers[0] if drained_name == "pod-1" else servers[1]
+        # The conversation outlasts the drain (1.5 s delay, then 1 s before clients reconnect).
+        conversation = asyncio.ensure_future(converse(chatters, rounds=30, pause=0.1))
+        await eventually(lambda: sum(len(c.acked) for c in chatters) >= 10, 20, "10 messages acknowledged")
+        os.kill(drained.pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        assert get_json(f"{drained.url}/readyz") == (503, {"status": "draining"})
+        await asyncio.wait_for(conversation, 60)
+        assert await asyncio.to_thread(drained.proc.wait, 15) == 0
+        total = sum(len(c.acked) for c in chatters)
+        await eventually(lambda: all(len(c.messages) >= total for c in chatters), 20, "everyone caught up")
+        assert_full_ordered_history(chatters)
+        moved = [c for c in chatters if c.pods[0] == drained_name]
+        assert moved and all(c.shutdown_notices == 1 and c.pod != drained_name for c in moved)
+        assert all(c.shutdown_notices == 0 for c in chatters if c not in moved)
+    finally:
+        for chatter in chatters:
+            await chatter.close()
+        balancer.stop()
+
+
+async def test_delivery_resumes_after_redis_restarts(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess], tmp_path: Path
+) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    redis.start()
+    try:
+        env = {**cluster_env, "CHATIO_REDIS_URL": redis.url}
+        one, two = await launch(["pod-1", "pod-2"], env, pods_to_stop)
+        alice, bob = Chatter("alice", [one.url], "ops"), Chatter("bob", [two.url], "ops")
+        await alice.start()
+        await bob.start()
+        first = await alice.send("before")
+        await eventually(lambda: bob.holds([first]), 5, "bob got the first message")
+
+        redis.kill()
+        for server in (one, two):
+            await eventually(
+                lambda s=server: get_json(f"{s.url}/readyz")[0] == 503, 5, "readiness reports it"
+            )
+        status, body = get_json(f"{one.url}/readyz")
+        assert status == 503 and {"redis", "redis_pubsub"} <= set(body["failing"])
+        during = [await alice.send(f"during {i}") for i in range(3)]  # stored and acknowledged
+        assert (await bob.send("bob during"))["seq"] == 5
+
+        redis.start()  # the same port, empty
+        for server in (one, two):
+            await eventually(lambda s=server: get_json(f"{s.url}/readyz")[0] == 200, 15, "ready again")
+        # Neither client reconnected: their processes caught up on what Redis could not carry.
+        await eventually(lambda: bob.holds(during) and alice.holds(bob.acked), 10, "caught up")
+        after = await bob.send("after")
+        await eventually(lambda: alice.holds([after]), 5, "live delivery again")
+        assert_full_ordered_history([alice, bob])
+        assert alice.disconnects == bob.disconnects == 0
+        members = (await alice.call("join_room", {"room": "ops"}))["members"]
+        assert [m["user"] for m in members] == ["alice", "bob"]
+        await alice.close()
+        await bob.close()
+    finally:
+        redis.stop()

@@ -1,0 +1,63 @@
+"""chatio-loadtest against a real server: it connects, converses, counts every delivery and reports it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tests.procs import REPO_ROOT, describe_run, run_bounded, start_server
+
+
+def test_loadtest_counts_every_delivery(tmp_path: Path) -> None:
+    result_file = tmp_path / "result.json"
+    with start_server({"CHATIO_RATE_LIMIT_PER_MINUTE": "100000"}) as server:
+        result = run_bounded(
+            [
+                sys.executable,
+                "-m",
+                "chatio.loadtest",
+                "--target-url",
+                server.url,
+                "--conn-count",
+                "40",
+                "--batch-size",
+                "20",
+                "--batch-delay-ms",
+                "50",
+                "--room-size",
+                "10",
+                "--senders",
+                "40",
+                "--rate",
+                "40",
+                "--duration",
+                "2",
+                "--json-out",
+                str(result_file),
+            ],
+            cwd=REPO_ROOT,
+            timeout=60,
+        )
+        assert result.returncode == 0, describe_run(result, server)
+    assert "=== summary ===" in result.stdout and "deliveries/s" in result.stdout
+    document = json.loads(result_file.read_text())
+    assert document["ramp"] == {"connected": 40, "failed": 0, "seconds": document["ramp"]["seconds"]}
+    (step,) = document["steps"]
+    assert step["loss"] == 0
+    # 40 messages/s for 2 s into rooms of 10: each message reaches the 9 other members.
+    assert step["delivered"] == step["acked"] * 9 and step["acked"] >= 60
+
+
+def test_the_memory_bench_shows_where_an_idle_connection_goes() -> None:
+    """``python -m tools.bench.memory`` (a ``make bench`` section) runs and breaks the heap down."""
+    result = run_bounded(
+        [sys.executable, "-m", "tools.bench.memory", "--clients", "120", "--room-size", "40"],
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "120 idle WebSocket connections in rooms of 40 (0 failed to connect)" in result.stdout
+    assert "traced Python heap per connection:" in result.stdout
+    assert "by package (bytes per connection):" in result.stdout
+    assert "largest allocation sites" in result.stdout

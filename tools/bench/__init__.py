@@ -1,0 +1,1 @@
+"""Benchmarks, each runnable as ``python -m tools.bench.<name>``; none is imported by the server."""
