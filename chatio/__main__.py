@@ -14,9 +14,10 @@ import sys
 
 from aiohttp import web
 
-from chatio.app import METRICS, SETTINGS, create_app, drain
+from chatio.app import create_app, drain
 from chatio.config import ConfigError, Settings, load_settings
 from chatio.gctune import GcMonitor, tune_for_serving
+from chatio.keys import METRICS, SETTINGS
 
 log = logging.getLogger("chatio")
 

@@ -12,8 +12,9 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from chatio.app import SERVER, create_app
+from chatio.app import create_app
 from chatio.config import Settings
+from chatio.keys import SERVER
 
 TIMEOUT = 5.0
 

@@ -33,24 +33,6 @@ log = logging.getLogger(__name__)
 Ack = dict[str, Any]
 
 
-class SocketOutbox:
-    """The chat core's :class:`~chatio.chat.service.Outbox` over a python-socketio server."""
-
-    def __init__(self, server: socketio.AsyncServer) -> None:
-        self._server = server
-
-    async def enter(self, sid: str, room: str) -> None:
-        await self._server.enter_room(sid, room)
-
-    async def exit(self, sid: str, room: str) -> None:
-        await self._server.leave_room(sid, room)
-
-    async def emit(
-        self, event: str, data: dict[str, Any], *, to: str | list[str], skip: str | list[str] | None = None
-    ) -> None:
-        await self._server.emit(event, data, to=to, skip_sid=skip)
-
-
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base class
     """The default namespace ``/``. One instance per server."""
 
@@ -101,6 +83,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             )
 
     # --- dispatch ------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the token expiry clock: the end of the application's lifetime."""
+        self.expiry.close()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":

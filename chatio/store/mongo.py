@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
+from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
 from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
 
@@ -43,7 +43,7 @@ from chatio.store import (
     now_ms,
     search_terms,
 )
-from chatio.store.mongo_base import guarded, mongo_client
+from chatio.store.mongo_base import Document, guarded, mongo_client
 from chatio.store.mongo_base import write_concern as write_concern_for
 from chatio.store.mongo_messages import (
     GroupCommit,
@@ -80,7 +80,7 @@ class MongoStore:
 
     def __init__(
         self,
-        uri: str,
+        uri: str | AsyncMongoClient[Document],
         database: str = "chatio",
         *,
         write_concern: str = "majority",
@@ -91,7 +91,13 @@ class MongoStore:
     ) -> None:
         concern = write_concern_for(write_concern)
         self._timeout = timeout_seconds
-        self._client = mongo_client(uri, timeout_seconds=timeout_seconds, event_listeners=event_listeners)
+        # A URI: a client of the store's own, closed with it. A client: shared, and closed by its owner.
+        self._owns_client = isinstance(uri, str)
+        self._client = (
+            mongo_client(uri, timeout_seconds=timeout_seconds, event_listeners=event_listeners)
+            if isinstance(uri, str)
+            else uri
+        )
         db = self._client.get_database(database, write_concern=concern)
         self._users = db.get_collection("users")
         self._rooms = db.get_collection("rooms")
@@ -106,8 +112,11 @@ class MongoStore:
         self._started = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MongoStore:
-        """The store ``settings`` describe; a setting it cannot work with raises ``ConfigError``."""
+    def from_settings(
+        cls, settings: Settings, client: AsyncMongoClient[Document] | None = None
+    ) -> MongoStore:
+        """The store ``settings`` describe (on ``client`` when given, else a client of its own); a setting it
+        cannot work with raises ``ConfigError``."""
         if settings.mongodb_uri is None:
             raise ConfigError(f"{PREFIX}MONGODB_URI: MongoStore needs it")
         if settings.mongodb_write_concern not in ("majority", "1"):
@@ -116,7 +125,7 @@ class MongoStore:
                 "acknowledged writes (majority or 1) to know what it stored"
             )
         return cls(
-            settings.mongodb_uri.reveal(),
+            client or settings.mongodb_uri.reveal(),
             settings.mongodb_database,
             write_concern=settings.mongodb_write_concern,
             timeout_seconds=settings.store_timeout_seconds,
@@ -143,7 +152,8 @@ class MongoStore:
 
     async def close(self) -> None:
         await self._writer.close()
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()
 
     async def ping(self) -> None:
         async with self._guard("ping"):

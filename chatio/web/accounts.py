@@ -10,8 +10,9 @@ from aiohttp import web
 
 from chatio import schemas
 from chatio.accounts.service import Grant
+from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE
 from chatio.web.api import PREFIX, json_body, user_wire
-from chatio.web.auth import ACCESS, ACCOUNTS, AUTH_GATE, caller
+from chatio.web.auth import caller
 
 
 def grant_wire(grant: Grant) -> dict[str, Any]:

@@ -12,17 +12,16 @@ from typing import Any, Final
 from aiohttp import web
 
 from chatio import errors, schemas
-from chatio.chat.service import ChatService, message_wire
+from chatio.chat.service import message_wire
 from chatio.errors import ChatError
+from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, SERVICE, STARTED
 from chatio.presence import OFFLINE
 from chatio.store import Room, Unavailable, User
-from chatio.web.auth import ACCESS, ACCOUNTS, AUTH_GATE, caller
+from chatio.web.auth import caller
 
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/api/chat"
-SERVICE: Final = web.AppKey("chat_service", ChatService)
-STARTED: Final = web.AppKey("started_monotonic", float)
 
 _STATUS: Final = {
     errors.INVALID_PAYLOAD: 400,
@@ -70,6 +69,10 @@ def json_errors(handler: Handler) -> Handler:
             return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
 
     return guarded
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise ChatError(errors.NOT_FOUND, f"no route {request.method} {request.path}")
 
 
 def guarded_routes(routes: list[web.RouteDef]) -> list[web.RouteDef]:
@@ -126,11 +129,7 @@ class ChatApi:
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
             web.get(f"{PREFIX}/stats", self.stats),
             web.get(f"{PREFIX}/search", self.search),
-            web.route("*", "/api/{tail:.*}", self.not_found),
         ]
-
-    async def not_found(self, request: web.Request) -> web.Response:
-        raise ChatError(errors.NOT_FOUND, f"no route {request.method} {request.path}")
 
     async def create_user(self, request: web.Request) -> web.Response:
         """Registration (username, password, display name): open to anyone, limited per address."""

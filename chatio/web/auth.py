@@ -1,25 +1,13 @@
-"""Who is calling a REST endpoint: ``Authorization: Bearer <access token>``, checked like a socket's.
-
-Also the application keys of the account and room-access services, shared by ``api.py`` and
-``api_accounts.py``.
-"""
+"""Who is calling a REST endpoint: ``Authorization: Bearer <access token>``, checked like a socket's."""
 
 from __future__ import annotations
-
-from typing import Final
 
 from aiohttp import web
 
 from chatio import errors
 from chatio.accounts.identity import Identity
-from chatio.accounts.service import AccountService
-from chatio.chat.access import RoomAccess
 from chatio.errors import ChatError
-from chatio.ratelimit.gate import Gate
-
-ACCOUNTS: Final = web.AppKey("accounts", AccountService)
-ACCESS: Final = web.AppKey("room_access", RoomAccess)
-AUTH_GATE: Final = web.AppKey("auth_gate", Gate)
+from chatio.keys import ACCOUNTS
 
 
 async def caller(request: web.Request) -> Identity:

@@ -13,8 +13,8 @@ import pytest
 import socketio
 from aiohttp import web
 
-from chatio.app import SERVER
 from chatio.config import Secret, Settings
+from chatio.keys import SERVER
 from chatio.ratelimit.gate import client_address
 from chatio.transport import server as transport_server
 from tests.accounts_helpers import call, fast_passwords, refusal, signed_up

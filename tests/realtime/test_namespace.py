@@ -239,7 +239,8 @@ async def test_connect_needs_a_valid_username(server: RunningServer) -> None:
 
 
 async def test_shutdown_notice_then_disconnect() -> None:
-    from chatio.app import HEALTH, drain
+    from chatio.app import drain
+    from chatio.keys import HEALTH
 
     async with serving() as server, clients(server.url, "alice") as (alice,):
         await alice.join("r")

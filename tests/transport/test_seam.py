@@ -14,8 +14,8 @@ from aiohttp.web_protocol import RequestHandler
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chatio import transport
-from chatio.app import SERVER
 from chatio.config import Settings
+from chatio.keys import SERVER
 from chatio.transport.frames import binary_frame
 from chatio.transport.wire import Wire
 from tests.harness import clients, connect, serving

@@ -22,8 +22,8 @@ import orjson
 import pytest
 from aiohttp.web_protocol import RequestHandler
 
-from chatio.app import SERVER
 from chatio.config import Settings
+from chatio.keys import SERVER
 from chatio.rfc6455 import (
     OP_BINARY,
     OP_CLOSE,

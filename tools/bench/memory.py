@@ -27,8 +27,9 @@ from typing import Final
 
 from aiohttp import web
 
-from chatio.app import SERVER, create_app
+from chatio.app import create_app
 from chatio.config import load_settings
+from chatio.keys import SERVER
 from chatio.loadtest.__main__ import raise_file_limit
 from chatio.loadtest.config import LoadConfig
 from chatio.loadtest.swarm import Swarm

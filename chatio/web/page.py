@@ -1,0 +1,32 @@
+"""The page at ``/`` and its static files, with the headers that keep it strict (CSP, nosniff)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from chatio.keys import SETTINGS
+
+PAGE_POLICY: Final = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def page_routes(static_dir: Path) -> list[web.AbstractRouteDef]:
+    return [web.get("/", _index), web.static("/", static_dir, follow_symlinks=False)]
+
+
+async def page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``on_response_prepare`` signal for every response but the API's and Socket.IO's."""
+    # A response signal, not a middleware: no frame of it lives as long as a WebSocket does.
+    if not request.path.startswith(("/api/", "/socket.io/")):
+        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[SETTINGS].static_dir / "index.html")
