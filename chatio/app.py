@@ -53,7 +53,7 @@ from chatio.web.page import page_headers, page_routes
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_NOTICE: Final = {"reason": "server shutting down", "reconnect_after_ms": 1000}
+SHUTDOWN_NOTICE: Final = {"reason": "server shutting down", "reconnectAfterMs": 1000}
 
 
 def create_app(
@@ -214,7 +214,7 @@ async def drain(app: web.Application) -> None:
     """Shutdown, step by step: readiness 503, wait, refuse new work, tell every client, close transports.
 
     Closing the transports (rather than a Socket.IO disconnect) makes socket.io clients reconnect by
-    themselves, to another process behind the balancer, and catch up with ``join_room {since_seq}``.
+    themselves, to another process behind the balancer, and catch up with ``join_room {sinceSeq}``.
     """
     settings, server, namespace = app[SETTINGS], app[SERVER], app[NAMESPACE]
     app[HEALTH].draining = True

@@ -227,7 +227,7 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "auto_create_rooms": ("AUTO_CREATE_ROOMS", _boolean, "join_room creates a missing public room."),
     "history_page_size": ("HISTORY_PAGE_SIZE", _integer(1, 1000), "Messages returned by join_room."),
     "history_max_page": ("HISTORY_MAX_PAGE", _integer(1, 1000), "Largest history page a client may ask."),
-    "catchup_max": ("CATCHUP_MAX", _integer(1, 100_000), "Most messages replayed by join_room's since_seq."),
+    "catchup_max": ("CATCHUP_MAX", _integer(1, 100_000), "Most messages replayed by join_room's sinceSeq."),
     "typing_timeout_seconds": ("TYPING_TIMEOUT_SECONDS", _number(0.1, 600), "A typing state expires."),
     "ping_interval_seconds": ("PING_INTERVAL_SECONDS", _number(1, 600), "Engine.IO ping interval."),
     "ping_timeout_seconds": ("PING_TIMEOUT_SECONDS", _number(1, 600), "Engine.IO ping timeout."),

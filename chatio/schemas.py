@@ -76,13 +76,13 @@ class RoomOnly(_Strict):
 
 class JoinRoom(_Strict):
     room = _room(required=True)
-    since_seq = _seq()
+    sinceSeq = _seq()
 
 
 class SendMessage(_Strict):
     room = _room(required=True)
     text = fields.String(required=True)
-    client_msg_id = fields.String(
+    clientMsgId = fields.String(
         validate=validate.Regexp(CLIENT_MSG_ID_PATTERN, error="Must be 1 to 64 of A-Z a-z 0-9 _ -.")
     )
 

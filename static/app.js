@@ -47,9 +47,9 @@
     socket: null,
     username: "",
     room: "",
-    session: null, // {user, user_id, pod} from the `session` event
+    session: null, // {user, userId, pod} from the `session` event
     joined: false, // the current connection has a successful join_room ack
-    everJoined: false, // some connection had one: later joins catch up with since_seq
+    everJoined: false, // some connection had one: later joins catch up with sinceSeq
     messages: new Map(), // message id -> <li>
     firstSeq: null,
     lastSeq: null,
@@ -107,7 +107,7 @@
     if (context) text.append(el("span", "error-context", `${context}: `));
     text.append(document.createTextNode(err.message || "unknown error"));
     if (err.field) text.append(el("span", "error-field", ` (field: ${err.field})`));
-    if (err.retry_after_ms) text.append(document.createTextNode(` Retry in ${Math.ceil(err.retry_after_ms / 1000)} s.`));
+    if (err.retryAfterMs) text.append(document.createTextNode(` Retry in ${Math.ceil(err.retryAfterMs / 1000)} s.`));
     const close = el("button", "error-close", "×");
     close.type = "button";
     close.setAttribute("aria-label", "Dismiss");
@@ -137,7 +137,7 @@
     return node;
   }
 
-  /** client_msg_id: 22 characters of A-Z a-z 0-9 _ -. crypto.getRandomValues also works on plain http. */
+  /** clientMsgId: 22 characters of A-Z a-z 0-9 _ -. crypto.getRandomValues also works on plain http. */
   function newClientMsgId() {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
     const bytes = crypto.getRandomValues(new Uint8Array(22));
@@ -165,7 +165,7 @@
   const me = () => state.session?.user ?? state.username;
 
   function isMine(msg) {
-    if (state.session && msg.user_id) return msg.user_id === state.session.user_id;
+    if (state.session && msg.userId) return msg.userId === state.session.userId;
     return msg.user === me();
   }
 
@@ -234,7 +234,7 @@
       state.messages.set(msg.id, node);
       if (state.firstSeq === null || msg.seq < state.firstSeq) state.firstSeq = msg.seq;
       if (state.lastSeq === null || msg.seq > state.lastSeq) state.lastSeq = msg.seq;
-      if (isMine(msg) && msg.client_msg_id) dropPending(msg.client_msg_id);
+      if (isMine(msg) && msg.clientMsgId) dropPending(msg.clientMsgId);
       if (state.typers.delete(msg.user)) renderTyping();
       added += 1;
     }
@@ -265,7 +265,7 @@
     node.querySelector(".send-failure")?.remove();
     node.querySelector(".time").textContent = "sending…";
 
-    const ack = await command("send_message", { room: state.room, text, client_msg_id: clientMsgId });
+    const ack = await command("send_message", { room: state.room, text, clientMsgId });
     if (ack.ok) {
       node.remove();
       addMessages([ack.message], { forceScroll: true });
@@ -283,7 +283,7 @@
     if (RETRYABLE.has(error?.code)) {
       const retry = el("button", "link", "Retry");
       retry.type = "button";
-      // The same client_msg_id again: if the first attempt was stored after all, the server returns it.
+      // The same clientMsgId again: if the first attempt was stored after all, the server returns it.
       retry.addEventListener("click", () => {
         if (state.joined) sendMessage(text, clientMsgId);
       });
@@ -314,7 +314,7 @@
       return;
     }
     addMessages(ack.messages);
-    ui.olderBtn.hidden = !ack.has_more;
+    ui.olderBtn.hidden = !ack.hasMore;
   }
 
   // --- members, presence and typing ---------------------------------------------------------------------
@@ -401,7 +401,7 @@
     const catchUp = state.everJoined;
     const payload = { room: state.room };
     // After a reconnect ask only for what we missed; an empty room so far means "everything after 0".
-    if (catchUp) payload.since_seq = state.lastSeq ?? 0;
+    if (catchUp) payload.sinceSeq = state.lastSeq ?? 0;
     const socket = state.socket;
     const ack = await command("join_room", payload);
     if (socket !== state.socket) return; // the user left meanwhile
@@ -444,7 +444,7 @@
     if (reason === "io server disconnect") {
       // socket.io-client does not reconnect by itself after a server-side disconnect.
       if (state.shutdown) {
-        const wait = Math.max(0, Number(state.shutdown.reconnect_after_ms) || 0) + Math.random() * 1_000;
+        const wait = Math.max(0, Number(state.shutdown.reconnectAfterMs) || 0) + Math.random() * 1_000;
         setConn("reconnecting", "reconnecting…");
         state.reconnectTimer = setTimeout(() => state.socket?.connect(), wait);
       } else {
@@ -543,7 +543,7 @@
 
     socket.on("server_shutdown", (payload) => {
       state.shutdown = payload || {};
-      const after = Number(state.shutdown.reconnect_after_ms) || 0;
+      const after = Number(state.shutdown.reconnectAfterMs) || 0;
       const reason = String(state.shutdown.reason || "server shutting down");
       const headline = reason.charAt(0).toUpperCase() + reason.slice(1);
       setNotice(`${headline}: reconnecting in ${Math.round(after / 100) / 10} s…`, "warn");

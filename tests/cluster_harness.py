@@ -2,8 +2,8 @@
 processes.
 A :class:`Chatter` is what a well-behaved client does (the web page does the same): it keeps every message
 it sees by ``seq``, and when its connection ends (a crash, or a drain after ``server_shutdown``) it connects
-again -- to the next URL of its list, which may be a load balancer -- and joins with ``since_seq`` to catch
-up. It sends with a ``client_msg_id`` and retries an unacknowledged message with the same id, which the
+again -- to the next URL of its list, which may be a load balancer -- and joins with ``sinceSeq`` to catch
+up. It sends with a ``clientMsgId`` and retries an unacknowledged message with the same id, which the
 server turns into the original message instead of a second one.
 """
 
@@ -117,9 +117,9 @@ class Chatter:
                 await self._sio.disconnect()
 
     async def send(self, text: str) -> dict[str, Any]:
-        """Send until acknowledged (same client_msg_id on every attempt); return the stored message."""
+        """Send until acknowledged (same clientMsgId on every attempt); return the stored message."""
         self._sent += 1
-        payload = {"room": self.room, "text": text, "client_msg_id": f"{self.name}-{self._sent}"}
+        payload = {"room": self.room, "text": text, "clientMsgId": f"{self.name}-{self._sent}"}
         for _ in range(RECONNECT_ATTEMPTS):
             await asyncio.wait_for(self._ready.wait(), 30)
             assert self._sio is not None
@@ -165,7 +165,7 @@ class Chatter:
                 await sio.connect(
                     url, auth={"username": self.name}, transports=self.transports, wait_timeout=CALL_TIMEOUT
                 )
-                join = {"room": self.room, **({"since_seq": self.contiguous()} if self._joined else {})}
+                join = {"room": self.room, **({"sinceSeq": self.contiguous()} if self._joined else {})}
                 ack = await sio.call("join_room", join, timeout=CALL_TIMEOUT)
             except (socketio.exceptions.SocketIOError, OSError):
                 ack = None
@@ -192,7 +192,7 @@ class Chatter:
                 self.pods.append(data["pod"])
             elif event == "server_shutdown":
                 self.shutdown_notices += 1
-                self._reconnect_after = data["reconnect_after_ms"] / 1000
+                self._reconnect_after = data["reconnectAfterMs"] / 1000
 
         async def on_disconnect(*_reason: Any) -> None:
             if sio is self._sio and not self._closing:

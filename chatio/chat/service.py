@@ -72,10 +72,10 @@ def message_wire(message: Message) -> dict[str, Any]:
         "room": message.room,
         "seq": message.seq,
         "user": message.user,
-        "user_id": message.user_id,
+        "userId": message.user_id,
         "text": message.text,
         "ts": message.ts,
-        "client_msg_id": message.client_msg_id,
+        "clientMsgId": message.client_msg_id,
     }
 
 
@@ -235,7 +235,7 @@ class ChatService:
             raise ChatError(
                 errors.RATE_LIMITED,
                 f"more than {self.settings.rate_limit_per_minute} messages a minute",
-                retry_after_ms=int(wait * 1000) + 1,
+                retryAfterMs=int(wait * 1000) + 1,
             )
         draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id)
         message = await self._store_call(self.store.append(draft))

@@ -57,7 +57,7 @@ class Gate:
         self._hops = trusted_hops
 
     async def check(self, request: web.Request) -> None:
-        """Raise ``ChatError(rate_limited)`` with ``retry_after_ms`` when this address is over its limit."""
+        """Raise ``ChatError(rate_limited)`` with ``retryAfterMs`` when this address is over its limit."""
         await self.check_address(request_address(request, self._hops))
 
     async def check_socket(self, environ: Mapping[str, Any]) -> None:
@@ -74,5 +74,5 @@ class Gate:
                 errors.RATE_LIMITED,
                 f"more than {self._rate} {self.name} requests a minute from your address; "
                 f"retry in {wait:.1f} s",
-                retry_after_ms=int(wait * 1000) + 1,
+                retryAfterMs=int(wait * 1000) + 1,
             )

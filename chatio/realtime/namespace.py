@@ -153,10 +153,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         # The CONNECT packet is sent after this handler returns; the session event must follow it.
         session = {
             "user": identity.username,
-            "user_id": identity.user_id,
+            "userId": identity.user_id,
             "pod": self.pod,
             "guest": identity.guest,
-            "expires_at": None if identity.expires_at is None else round(identity.expires_at * 1000),
+            "expiresAt": None if identity.expires_at is None else round(identity.expires_at * 1000),
         }
         self._background.spawn(self.emit("session", session, to=sid))
         return True
@@ -190,21 +190,21 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         log.warning("evicting a slow consumer (engine.io session %s)", eio_sid)
         notice = {
             "code": "slow_consumer",
-            "message": "you read too slowly and fell too far behind; reconnect and catch up with since_seq",
+            "message": "you read too slowly and fell too far behind; reconnect and catch up with sinceSeq",
         }
         self._background.spawn(self.server.evict(eio_sid, "disconnect_reason", notice))
 
     # --- commands ------------------------------------------------------------------------------------
 
     async def on_join_room(self, sid: str, payload: dict[str, Any]) -> Ack:
-        return _joined(await self.service.join(sid, payload["room"], payload.get("since_seq")))
+        return _joined(await self.service.join(sid, payload["room"], payload.get("sinceSeq")))
 
     async def on_leave_room(self, sid: str, payload: dict[str, Any]) -> Ack:
         await self.service.leave(sid, payload["room"])
         return {"ok": True, "room": payload["room"]}
 
     async def on_send_message(self, sid: str, payload: dict[str, Any]) -> Ack:
-        message = await self.service.send(sid, payload["room"], payload["text"], payload.get("client_msg_id"))
+        message = await self.service.send(sid, payload["room"], payload["text"], payload.get("clientMsgId"))
         self.metrics.messages_published.inc()
         return {"ok": True, "message": message_wire(message)}
 
@@ -229,7 +229,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         connection.identity = identity
         self.expiry.watch(sid, identity.expires_at)
         expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
-        return {"ok": True, "expires_at": expires}
+        return {"ok": True, "expiresAt": expires}
 
     async def on_create_room(self, sid: str, payload: dict[str, Any]) -> Ack:
         assert self.access is not None
@@ -271,7 +271,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             after=payload.get("after"),
             limit=payload.get("limit"),
         )
-        return {"ok": True, "messages": [message_wire(m) for m in page.messages], "has_more": page.has_more}
+        return {"ok": True, "messages": [message_wire(m) for m in page.messages], "hasMore": page.has_more}
 
 
 def _joined(joined: Joined) -> Ack:

@@ -17,7 +17,7 @@
   those its sockets have not had; and it tells the other processes to do the same (a ``chatio_sweep``
   notice on the channel), which also covers publishes that failed elsewhere.
 * **Each message once per process.** A short window of the seqs delivered per room drops the duplicates
-  that catch-up, client retries (same ``client_msg_id``) or a racing publish would cause. Catch-up may
+  that catch-up, client retries (same ``clientMsgId``) or a racing publish would cause. Catch-up may
   deliver a message after a later one; clients order by ``seq`` (docs/protocol.md).
 
 The one python-socketio internal used beyond the ``_listen``/``_publish``/``_handle_emit`` hooks is

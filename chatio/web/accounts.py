@@ -13,6 +13,7 @@ from chatio.accounts.service import Grant
 from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE
 from chatio.web.api import PREFIX, json_body, user_wire
 from chatio.web.auth import caller
+from chatio.web.replies import json_reply
 
 
 def grant_wire(grant: Grant) -> dict[str, Any]:
@@ -51,34 +52,34 @@ class AccountsApi:
         await request.app[AUTH_GATE].check(request)
         body = schemas.load(self._login, await json_body(request))
         grant = await request.app[ACCOUNTS].login(body["username"], body["password"])
-        return web.json_response(grant_wire(grant))
+        return json_reply(grant_wire(grant))
 
     async def refresh(self, request: web.Request) -> web.Response:
         await request.app[AUTH_GATE].check(request)
         body = schemas.load(self._refresh, await json_body(request))
         grant = await request.app[ACCOUNTS].refresh(body["refreshToken"])
-        return web.json_response(grant_wire(grant))
+        return json_reply(grant_wire(grant))
 
     async def logout(self, request: web.Request) -> web.Response:
         await request.app[AUTH_GATE].check(request)
         body = schemas.load(self._refresh, await json_body(request))
         await request.app[ACCOUNTS].logout(body["refreshToken"])
-        return web.json_response({"ok": True})
+        return json_reply({"ok": True})
 
     async def guest(self, request: web.Request) -> web.Response:
         await request.app[AUTH_GATE].check(request)
         body = schemas.load(self._guest, await json_body(request))
-        return web.json_response(grant_wire(await request.app[ACCOUNTS].guest_grant(body["username"])))
+        return json_reply(grant_wire(await request.app[ACCOUNTS].guest_grant(body["username"])))
 
     async def delete_user(self, request: web.Request) -> web.Response:
         identity = await caller(request)
         await request.app[ACCOUNTS].delete(identity, request.match_info["user_id"])
-        return web.json_response({"ok": True})
+        return json_reply({"ok": True})
 
     async def direct_rooms(self, request: web.Request) -> web.Response:
         identity = await caller(request)
         rooms = await request.app[ACCESS].direct_rooms(identity)
-        return web.json_response(
+        return json_reply(
             {
                 "dms": [
                     {
@@ -94,6 +95,6 @@ class AccountsApi:
     async def invitations(self, request: web.Request) -> web.Response:
         identity = await caller(request)
         pending = await request.app[ACCESS].invitations(identity)
-        return web.json_response(
+        return json_reply(
             {"invitations": [{"room": i.room, "by": i.by_name, "createdAt": i.created_at} for i in pending]}
         )

@@ -18,6 +18,7 @@ from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, SERVICE, STARTED
 from chatio.presence import OFFLINE
 from chatio.store import Room, Unavailable, User
 from chatio.web.auth import caller
+from chatio.web.replies import json_reply
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def error_response(error: ChatError) -> web.Response:
     status = _STATUS.get(error.code, 500)
     headers = {"WWW-Authenticate": 'Bearer realm="chatio"'} if status == 401 else None
-    return web.json_response({"error": error.as_wire()}, status=status, headers=headers)
+    return json_reply({"error": error.as_wire()}, status=status, headers=headers)
 
 
 def json_errors(handler: Handler) -> Handler:
@@ -63,7 +64,7 @@ def json_errors(handler: Handler) -> Handler:
             if exc.status < 400:
                 raise
             code = errors.NOT_FOUND if exc.status == 404 else f"http_{exc.status}"
-            return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+            return json_reply({"error": {"code": code, "message": exc.reason}}, status=exc.status)
         except Exception:
             log.exception("%s %s failed", request.method, request.path)
             return error_response(ChatError(errors.INTERNAL, "internal error; it has been logged"))
@@ -139,7 +140,7 @@ class ChatApi:
         user = await request.app[ACCOUNTS].register(
             body["username"], body["password"], display, body.get("email")
         )
-        return web.json_response(user_wire(user), status=201)
+        return json_reply(user_wire(user), status=201)
 
     async def get_user(self, request: web.Request) -> web.Response:
         identity = await caller(request)
@@ -147,7 +148,7 @@ class ChatApi:
         user = await request.app[ACCOUNTS].profile(request.match_info["user_id"])
         status = await service.presence.status(user.username)
         own = identity.user_id == user.id or identity.admin
-        return web.json_response(user_wire(user, status, email=own))
+        return json_reply(user_wire(user, status, email=own))
 
     async def create_room(self, request: web.Request) -> web.Response:
         identity = await caller(request)
@@ -156,7 +157,7 @@ class ChatApi:
             room = await request.app[ACCESS].create_room(identity, body["name"], public=body["public"])
         except ChatError as exc:
             raise ChatError(exc.code, exc.message, field="name") from None
-        return web.json_response(room_wire(room), status=201)
+        return json_reply(room_wire(room), status=201)
 
     async def public_rooms(self, request: web.Request) -> web.Response:
         await caller(request)
@@ -164,7 +165,7 @@ class ChatApi:
         store = request.app[SERVICE].store
         rooms = await store.public_rooms(limit=query["limit"], after=query.get("after"))
         following = rooms[-1].id if len(rooms) == query["limit"] else None
-        return web.json_response({"rooms": [room_wire(room) for room in rooms], "next": following})
+        return json_reply({"rooms": [room_wire(room) for room in rooms], "next": following})
 
     async def messages(self, request: web.Request) -> web.Response:
         identity = await caller(request)
@@ -176,8 +177,8 @@ class ChatApi:
         page = await service.read_page(
             room_id, before=query.get("before"), after=query.get("after"), limit=query.get("limit")
         )
-        return web.json_response(
-            {"messages": [message_wire(message) for message in page.messages], "has_more": page.has_more}
+        return json_reply(
+            {"messages": [message_wire(message) for message in page.messages], "hasMore": page.has_more}
         )
 
     async def search(self, request: web.Request) -> web.Response:
@@ -193,7 +194,7 @@ class ChatApi:
         found = await store.search(query["q"], rooms=rooms, limit=query["limit"] + 1, skip=query["skip"])
         more = len(found) > query["limit"]
         following = query["skip"] + query["limit"] if more else None
-        return web.json_response(
+        return json_reply(
             {"messages": [message_wire(m) for m in found[: query["limit"]]], "nextSkip": following}
         )
 
@@ -201,7 +202,7 @@ class ChatApi:
         service = request.app[SERVICE]
         counts = await service.store.counts()
         pods = await service.presence.pods()
-        return web.json_response(
+        return json_reply(
             {
                 "pod": service.settings.pod_name,
                 "uptimeSeconds": round(time.monotonic() - request.app[STARTED], 3),

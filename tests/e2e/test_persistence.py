@@ -92,7 +92,7 @@ async def test_every_acknowledged_message_survives_kill_9_and_a_restart(
 
     with start_server(settings) as again:
         reader = await connect(again.url, "reader")
-        history = await reader.join("durable", since_seq=0)
+        history = await reader.join("durable", sinceSeq=0)
         await reader.sio.disconnect()
     assert history["reset"] is False
     assert [m["seq"] for m in history["history"]][: len(seqs)] == seqs

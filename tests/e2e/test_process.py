@@ -57,7 +57,7 @@ async def test_sigterm_drains_tells_clients_and_exits_in_time() -> None:
             assert (await alice.call("send_message", {"room": "r", "text": "still here"}))["ok"]
             assert (await bob.expect("message"))["text"] == "still here"
             notice = await bob.expect("server_shutdown", timeout=5)
-            assert notice["reconnect_after_ms"] > 0
+            assert notice["reconnectAfterMs"] > 0
             exit_status = await asyncio.to_thread(server.proc.wait, 10)
             elapsed = time.monotonic() - started
         assert exit_status == 0, server.output()

@@ -171,7 +171,7 @@ async function scenario(transports) {
   check(
     scope,
     "session event names the user and the pod",
-    a.session?.user === nameA && typeof a.session?.user_id === "string" && typeof a.session?.pod === "string",
+    a.session?.user === nameA && typeof a.session?.userId === "string" && typeof a.session?.pod === "string",
     `got ${show(a.session)}`,
   );
 
@@ -238,10 +238,10 @@ async function scenario(transports) {
   // Send a message.
   const text = `hello from ${nameA} über ${scope} ✓`;
   const clientMsgId = `cm-${tag}-1`;
-  const messageAtB = waitFor(b.socket, "message", (m) => m?.client_msg_id === clientMsgId);
+  const messageAtB = waitFor(b.socket, "message", (m) => m?.clientMsgId === clientMsgId);
   const typingStoppedAtB = waitFor(b.socket, "typing", (e) => e?.user === nameA && e?.typing === false);
-  const ownEcho = collect(a.socket, "message", (m) => m?.client_msg_id === clientMsgId, QUIET_MS * 3);
-  const sendAck = await ask(a.socket, "send_message", { room, text, client_msg_id: clientMsgId });
+  const ownEcho = collect(a.socket, "message", (m) => m?.clientMsgId === clientMsgId, QUIET_MS * 3);
+  const sendAck = await ask(a.socket, "send_message", { room, text, clientMsgId });
   const message = sendAck?.message;
   const ackOk =
     sendAck?.ok === true &&
@@ -250,7 +250,7 @@ async function scenario(transports) {
     message?.text === text &&
     message?.room === room &&
     message?.user === nameA &&
-    message?.client_msg_id === clientMsgId &&
+    message?.clientMsgId === clientMsgId &&
     Number.isInteger(message?.ts);
   check(scope, "send_message ack has ok and message {id, seq, text, user, room, ts}", ackOk, `got ${show(sendAck)}`);
   try {
@@ -273,10 +273,10 @@ async function scenario(transports) {
   const echoes = await ownEcho;
   check(scope, "the sender gets no message event for its own message", echoes.length === 0, show(echoes));
 
-  const resend = await ask(a.socket, "send_message", { room, text, client_msg_id: clientMsgId });
+  const resend = await ask(a.socket, "send_message", { room, text, clientMsgId });
   check(
     scope,
-    "resending the same client_msg_id returns the original message",
+    "resending the same clientMsgId returns the original message",
     resend?.ok === true && resend.message?.id === message?.id && resend.message?.seq === message?.seq,
     `first ${show(message)}, again ${show(resend)}`,
   );
@@ -285,18 +285,18 @@ async function scenario(transports) {
   const history = await ask(b.socket, "history", { room, limit: 10 });
   check(
     scope,
-    "history returns the message and has_more",
+    "history returns the message and hasMore",
     history?.ok === true &&
       Array.isArray(history.messages) &&
       history.messages.some((m) => m?.id === message?.id) &&
-      typeof history.has_more === "boolean",
+      typeof history.hasMore === "boolean",
     `got ${show(history)}`,
   );
   if (Number.isInteger(message?.seq)) {
-    const rejoin = await ask(b.socket, "join_room", { room, since_seq: message.seq - 1 });
+    const rejoin = await ask(b.socket, "join_room", { room, sinceSeq: message.seq - 1 });
     check(
       scope,
-      "join_room with since_seq returns the messages after it",
+      "join_room with sinceSeq returns the messages after it",
       rejoin?.ok === true &&
         rejoin.reset === false &&
         rejoin.history?.length === 1 &&

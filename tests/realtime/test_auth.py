@@ -47,12 +47,12 @@ async def test_a_token_connects_as_its_user(server: RunningServer, http: aiohttp
     alice = await connect(server.url, auth={"token": grant["accessToken"]})
     try:
         session = await alice.expect("session")
-        assert (session["user"], session["user_id"], session["guest"]) == (
+        assert (session["user"], session["userId"], session["guest"]) == (
             "alice",
             grant["user"]["id"],
             False,
         )
-        assert session["expires_at"] == grant["expiresAt"]
+        assert session["expiresAt"] == grant["expiresAt"]
         assert (await alice.join("lobby"))["room"]["id"] == "lobby"
     finally:
         await alice.sio.disconnect()
@@ -90,19 +90,19 @@ async def test_refused_credentials_get_a_reason_and_a_code(
 async def test_no_payload_can_change_who_you_are(server: RunningServer, http: aiohttp.ClientSession) -> None:
     alice_grant = await signed_up(http, server.url, "alice")
     bob_grant = await signed_up(http, server.url, "bob")
-    spoof = {"token": bob_grant["accessToken"], "user_id": alice_grant["user"]["id"]}
+    spoof = {"token": bob_grant["accessToken"], "userId": alice_grant["user"]["id"]}
     assert (await refusal(server.url, spoof))["data"]["code"] == "invalid_payload"
     bob = await connect(server.url, auth={"token": bob_grant["accessToken"]})
     alice = await connect(server.url, auth={"token": alice_grant["accessToken"]})
     try:
         await bob.join("r")
         await alice.join("r")
-        for field, value in [("user_id", alice_grant["user"]["id"]), ("user", "alice")]:
+        for field, value in [("userId", alice_grant["user"]["id"]), ("user", "alice")]:
             ack = await bob.call("send_message", {"room": "r", "text": "I am alice", field: value})
             assert ack["error"] == {**ack["error"], "code": "invalid_payload", "field": field}
         assert (await bob.call("send_message", {"room": "r", "text": "hi"}))["ok"]
         seen = await alice.expect("message")
-        assert (seen["user"], seen["user_id"]) == ("bob", bob_grant["user"]["id"])
+        assert (seen["user"], seen["userId"]) == ("bob", bob_grant["user"]["id"])
     finally:
         await bob.sio.disconnect()
         await alice.sio.disconnect()
@@ -153,7 +153,7 @@ async def test_an_expiring_token_ends_the_connection_unless_refreshed(
             "code"
         ] == "unauthorized"
         ack = await renewed.call("refresh_session", {"token": grant["accessToken"]})
-        assert ack == {"ok": True, "expires_at": grant["expiresAt"]}
+        assert ack == {"ok": True, "expiresAt": grant["expiresAt"]}
         reason = await lapsing.expect("disconnect_reason", timeout=4)
         assert reason["code"] == "token_expired"
         await disconnected(lapsing)

@@ -21,7 +21,7 @@ async def server() -> RunningServer:  # type: ignore[misc]
 async def test_session_tells_who_and_where(server: RunningServer) -> None:
     async with clients(server.url, "alice") as (alice,):
         session = await alice.expect("session")
-        assert session["user"] == "alice" and session["pod"] == "test" and len(session["user_id"]) == 24
+        assert session["user"] == "alice" and session["pod"] == "test" and len(session["userId"]) == 24
 
 
 async def test_join_send_and_broadcast(server: RunningServer) -> None:
@@ -34,7 +34,7 @@ async def test_join_send_and_broadcast(server: RunningServer) -> None:
         assert [m["user"] for m in second["members"]] == ["alice", "bob"]
         assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob"}
 
-        ack = await alice.call("send_message", {"room": "lobby", "text": " hello ", "client_msg_id": "m1"})
+        ack = await alice.call("send_message", {"room": "lobby", "text": " hello ", "clientMsgId": "m1"})
         assert ack["ok"] is True
         message = ack["message"]
         assert (message["seq"], message["user"], message["text"]) == (1, "alice", "hello")
@@ -133,11 +133,11 @@ async def test_history_pages_by_seq(server: RunningServer) -> None:
         for i in range(7):
             await alice.call("send_message", {"room": "r", "text": f"m{i}"})
         latest = await alice.call("history", {"room": "r", "limit": 3})
-        assert [m["seq"] for m in latest["messages"]] == [5, 6, 7] and latest["has_more"]
+        assert [m["seq"] for m in latest["messages"]] == [5, 6, 7] and latest["hasMore"]
         older = await alice.call("history", {"room": "r", "before": 5, "limit": 3})
         assert [m["seq"] for m in older["messages"]] == [2, 3, 4]
         newer = await alice.call("history", {"room": "r", "after": 5})
-        assert [m["seq"] for m in newer["messages"]] == [6, 7] and not newer["has_more"]
+        assert [m["seq"] for m in newer["messages"]] == [6, 7] and not newer["hasMore"]
         capped = await alice.call("history", {"room": "r", "limit": 10_000})
         assert capped["error"]["field"] == "limit"
         outside = await alice.call("history", {"room": "other"})
@@ -156,17 +156,17 @@ async def test_catch_up_after_reconnect() -> None:
         for i in range(3):
             await alice.call("send_message", {"room": "r", "text": f"missed {i}"})
         back = await connect(server.url, "bob")
-        caught = await back.join("r", since_seq=1)
+        caught = await back.join("r", sinceSeq=1)
         assert [m["text"] for m in caught["history"]] == ["missed 0", "missed 1", "missed 2"]
         assert caught["reset"] is False
         for i in range(6):
             await alice.call("send_message", {"room": "r", "text": f"flood {i}"})
         await back.call("leave_room", {"room": "r"})
-        too_far = await back.join("r", since_seq=1)
+        too_far = await back.join("r", sinceSeq=1)
         assert too_far["reset"] is True
         assert [m["seq"] for m in too_far["history"]] == [8, 9, 10]
         await back.call("leave_room", {"room": "r"})
-        from_the_future = await back.join("r", since_seq=1000)
+        from_the_future = await back.join("r", sinceSeq=1000)
         assert from_the_future["reset"] is True
         assert [m["seq"] for m in from_the_future["history"]] == [8, 9, 10]
         await back.sio.disconnect()
@@ -213,7 +213,7 @@ async def test_rate_limit_refuses_the_flood_and_keeps_serving() -> None:
         acks = [await alice.call("send_message", {"room": "r", "text": str(i)}) for i in range(15)]
         assert [a["ok"] for a in acks] == [True] * 10 + [False] * 5
         refused = acks[-1]["error"]
-        assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+        assert refused["code"] == "rate_limited" and refused["retryAfterMs"] > 0
         assert (await bob.call("send_message", {"room": "r", "text": "I can talk"}))["ok"]
         stored = await bob.call("history", {"room": "r", "limit": 50})
         assert len(stored["messages"]) == 11
@@ -247,7 +247,7 @@ async def test_shutdown_notice_then_disconnect() -> None:
         await drain(server.app)
         assert server.app[HEALTH].draining
         notice = await alice.expect("server_shutdown")
-        assert notice["reconnect_after_ms"] > 0
+        assert notice["reconnectAfterMs"] > 0
         for _ in range(50):
             if not alice.sio.connected:
                 break

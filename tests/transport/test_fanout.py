@@ -55,7 +55,7 @@ async def test_a_retried_message_reaches_the_other_process_once(
         try:
             await alice.join("r")
             await bob.join("r")
-            payload = {"room": "r", "text": "once", "client_msg_id": "m1"}
+            payload = {"room": "r", "text": "once", "clientMsgId": "m1"}
             first = await alice.call("send_message", payload)
             again = await alice.call("send_message", payload)
             assert first["message"] == again["message"]

@@ -68,7 +68,7 @@ async def test_user_status_follows_the_socket(
 ) -> None:
     async with clients(server.url, "alice") as (alice,):
         session = await alice.expect("session")
-        url = f"{server.url}/api/chat/users/{session['user_id']}"
+        url = f"{server.url}/api/chat/users/{session['userId']}"
         _, user = await call(http, "GET", url, headers=bearer(token))
         assert user["status"] == "online" and user["guest"] is True
 
@@ -115,6 +115,25 @@ async def test_rooms(server: RunningServer, http: aiohttp.ClientSession, token: 
     assert status == 400 and bad["error"]["field"] == "limit"
 
 
+async def test_json_is_utf8_not_escaped(
+    server: RunningServer, http: aiohttp.ClientSession, token: str
+) -> None:
+    body = {"name": "날씨방"}
+    async with http.post(f"{server.url}/api/chat/rooms", json=body, headers=bearer(token)) as response:
+        raw = await response.read()
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "날씨방".encode() in raw and b"\\u" not in raw
+
+
+async def test_snake_case_fields_are_refused(server: RunningServer) -> None:
+    async with clients(server.url, "alice") as (alice,):
+        await alice.join("r")
+        ack = await alice.call("send_message", {"room": "r", "text": "hi", "client_msg_id": "m1"})
+        assert ack["error"]["code"] == "invalid_payload" and ack["error"]["field"] == "client_msg_id"
+        ack = await alice.call("send_message", {"room": "r", "text": "hi", "clientMsgId": "m1"})
+        assert set(ack["message"]) == {"id", "room", "seq", "user", "userId", "text", "ts", "clientMsgId"}
+
+
 async def test_message_pages(server: RunningServer, http: aiohttp.ClientSession, token: str) -> None:
     async with clients(server.url, "alice") as (alice,):
         await alice.join("r")
@@ -123,7 +142,7 @@ async def test_message_pages(server: RunningServer, http: aiohttp.ClientSession,
     url = f"{server.url}/api/chat/rooms/r/messages"
     http.headers.update(bearer(token))
     _, page = await call(http, "GET", f"{url}?limit=2")
-    assert [m["seq"] for m in page["messages"]] == [4, 5] and page["has_more"]
+    assert [m["seq"] for m in page["messages"]] == [4, 5] and page["hasMore"]
     _, older = await call(http, "GET", f"{url}?before=4&limit=2")
     assert [m["seq"] for m in older["messages"]] == [2, 3]
     _, newer = await call(http, "GET", f"{url}?after=3")

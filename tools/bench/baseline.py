@@ -1,7 +1,7 @@
 """The yardstick: a plain python-socketio server with chatio's wire shape and none of chatio's code.
 
 ``python -m tools.bench.baseline --port 8090`` serves ``join_room {room}`` and ``send_message {room,
-text, client_msg_id?}`` exactly as docs/protocol.md shapes them (acks ``{ok, ...}``, the ``message``
+text, clientMsgId?}`` exactly as docs/protocol.md shapes them (acks ``{ok, ...}``, the ``message``
 broadcast to the room's other sockets), with an in-memory seq per room and python-socketio's own
 ``emit(..., room=..., skip_sid=...)``. No validation, no rate limit, no metrics, no store: whatever chatio
 costs beyond this is chatio's own. python-socketio runs with its defaults; only the event loop is the
@@ -56,10 +56,10 @@ def create_app() -> web.Application:
             "room": room,
             "seq": seqs[room],
             "user": user,
-            "user_id": user,
+            "userId": user,
             "text": data["text"],
             "ts": time.time_ns() // 1_000_000,
-            "client_msg_id": data.get("client_msg_id"),
+            "clientMsgId": data.get("clientMsgId"),
         }
         await sio.emit("message", message, room=room, skip_sid=sid)
         return {"ok": True, "message": message}

@@ -131,10 +131,10 @@ class Peer(asyncio.Protocol):
             "room": room,
             "seq": self.hub.seqs[room],
             "user": self.user,
-            "user_id": self.user,
+            "userId": self.user,
             "text": data["text"],
             "ts": time.time_ns() // 1_000_000,
-            "client_msg_id": None,
+            "clientMsgId": None,
         }
         frame = server_frame(b'42["message",' + orjson.dumps(message) + b"]")
         for ident, transport in self.hub.rooms[room].items():
