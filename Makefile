@@ -11,7 +11,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libcurl4 chromium haproxy
 
-.PHONY: run test check lint format typecheck deps-system clean k8s-validate cluster cluster-stop bench loadtest
+.PHONY: run test check lint format typecheck deps-system clean k8s-validate cluster cluster-status cluster-stop bench loadtest
 
 run: $(RUN_STAMP)  ## Serve the chat on http://localhost:8080 with embedded defaults.
 	$(BIN)/python -m chatio
@@ -36,6 +36,9 @@ loadtest: $(RUN_STAMP)  ## chatio-loadtest, configured by TARGET_URL, CONN_COUNT
 
 cluster: $(DEV_STAMP) deps-system  ## redis-server, mongod, three chatio processes and HAProxy on http://localhost:8080.
 	$(BIN)/python -m tools.devcluster start
+
+cluster-status:  ## Every process of `make cluster`, its PID, address and readiness.
+	$(BIN)/python -m tools.devcluster status
 
 cluster-stop:  ## End what `make cluster` started (each process by its PID).
 	$(BIN)/python -m tools.devcluster stop

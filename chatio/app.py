@@ -202,9 +202,12 @@ def _gate(name: str, rate: int, settings: Settings, backends: Backends) -> Gate:
 
 def _tokens(settings: Settings) -> AccessTokens:
     if settings.jwt_secret is None:
-        log.warning(
+        # Embedded (one process, no Redis), a key of its own is fine; in a cluster it breaks logins.
+        level = logging.INFO if settings.redis_url is None else logging.WARNING
+        log.log(
+            level,
             "CHATIO_JWT_SECRET is not set: access tokens are signed with a random key of this process; "
-            "they end with it, and other processes do not accept them"
+            "they end with it, and other processes do not accept them",
         )
         return AccessTokens(random_secret(), settings.access_token_ttl_seconds)
     return AccessTokens(settings.jwt_secret.reveal(), settings.access_token_ttl_seconds)

@@ -7,8 +7,9 @@ Engine.IO sessions kept on their process, readiness checks on ``/readyz``). Like
 supervisor starts a chatio process again when it dies. ``stop`` ends it all; ``status`` shows who runs
 where; ``run`` is the supervisor in the foreground (Ctrl-C stops it).
 
-Everything binds 127.0.0.1 and keeps its data and logs in ``.cluster/`` (``rm -rf .cluster`` forgets the
-chat history). Every process is stopped by its own PID. See docs/cluster.md.
+Everything binds 127.0.0.1 and keeps its data, logs and the cluster's one ``CHATIO_JWT_SECRET`` in
+``.cluster/`` beside the checkout (``rm -rf .cluster`` forgets the chat history and signs everyone out).
+Every process is stopped by its own PID. See docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -34,6 +36,8 @@ from typing import Any, Final
 from tools.devservices import MongodProcess, RedisProcess, ServiceError, terminate
 
 TEMPLATE: Final = Path(__file__).with_name("haproxy.cfg.template")
+#: Beside the checkout, whatever the current folder: ``status`` and ``stop`` find what ``start`` began.
+STATE_DIR: Final = Path(__file__).resolve().parent.parent / ".cluster"
 READY_TIMEOUT_SECONDS: Final = 60.0
 STOP_TIMEOUT_SECONDS: Final = 30.0
 RESTART_DELAY_SECONDS: Final = 2.0
@@ -166,6 +170,26 @@ class Layout:
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
 
+    @property
+    def secret_file(self) -> Path:
+        return self.state_dir / "jwt-secret"
+
+
+def cluster_secret(layout: Layout) -> str:
+    """The cluster's ``CHATIO_JWT_SECRET``: made once, kept in the state folder (mode 0600), so that a
+    token signed by one process is good on every other, and across restarts of the cluster."""
+    path = layout.secret_file
+    with contextlib.suppress(FileNotFoundError):
+        kept = path.read_text().strip()
+        if len(kept) >= 32:
+            return kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(made + "\n")
+    return made
+
 
 class Supervisor:
     """Starts the cluster, keeps its chatio processes running, and stops it all on SIGTERM or SIGINT."""
@@ -174,6 +198,7 @@ class Supervisor:
         self.layout = layout
         self.redis = RedisProcess(layout.state_dir / "redis", port=layout.redis_port)
         self.mongod = MongodProcess(layout.state_dir / "mongod", port=layout.mongo_port)
+        self.secret = cluster_secret(layout)
         self.pods = [
             Pod(f"chatio-{i}", layout.first_pod_port + i - 1, self._pod_env(i), layout.state_dir)
             for i in range(1, layout.pods + 1)
@@ -200,6 +225,8 @@ class Supervisor:
                 "CHATIO_PRESENCE_HEARTBEAT_SECONDS": env.get("CHATIO_PRESENCE_HEARTBEAT_SECONDS", "2"),
                 # HAProxy adds X-Forwarded-For, as the Ingress does in Kubernetes.
                 "CHATIO_TRUSTED_PROXY_HOPS": "1",
+                # One signing key for every process (yours if you set one): a login works on all of them.
+                "CHATIO_JWT_SECRET": env.get("CHATIO_JWT_SECRET", self.secret),
             }
         )
         return env
@@ -304,7 +331,7 @@ def _pid_runs(pid: int | None, marker: str) -> bool:
 def start(layout: Layout) -> int:
     state = _read_state(layout)
     if state is not None and _pid_runs(state.get("supervisor"), "tools.devcluster"):
-        print(f"devcluster: already running at {state['url']} (python -m tools.devcluster status)")
+        print(f"devcluster: already running at {state['url']} (make cluster-status)")
         return 1
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     layout.state_file.unlink(missing_ok=True)
@@ -389,8 +416,14 @@ def _layout_args(layout: Layout) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.devcluster", description=__doc__.split("\n")[0])
-    parser.add_argument("--dir", type=Path, default=Path(".cluster"), help="state, data and logs")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.devcluster",
+        description=__doc__.split("\n")[0],
+        epilog="From the checkout: make cluster, make cluster-status, make cluster-stop.",
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=STATE_DIR, help=f"state, data and logs (default {STATE_DIR})"
+    )
     parser.add_argument("--port", type=int, default=8080, help="HAProxy's port")
     parser.add_argument("--pods", type=int, default=3, help="chatio processes")
     parser.add_argument("--first-pod-port", type=int, default=8081)

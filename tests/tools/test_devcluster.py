@@ -1,0 +1,89 @@
+"""``make cluster`` as a user runs it: one login works on every process, through HAProxy and directly."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.accounts_helpers import bearer, call, signed_up
+from tests.harness import connect
+from tests.prereqs import require
+from tools.devcluster import find_haproxy
+from tools.devservices import find_mongod, find_redis_server, free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.mongo]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def devcluster(state: Path, ports: list[int], command: str) -> subprocess.CompletedProcess[str]:
+    port, first_pod, redis, mongo, stats = ports
+    options = [
+        f"--dir={state}",
+        f"--port={port}",
+        "--pods=3",
+        f"--first-pod-port={first_pod}",
+        f"--redis-port={redis}",
+        f"--mongo-port={mongo}",
+        f"--stats-port={stats}",
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "tools.devcluster", *options, command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    require(find_haproxy() is not None, "haproxy is not installed (make deps-system)")
+    require(find_mongod() is not None and find_redis_server() is not None, "mongod or redis-server missing")
+    first_pod = free_port()
+    while any(_busy(first_pod + i) for i in range(3)):
+        first_pod = free_port()
+    ports = [free_port(), first_pod, free_port(), free_port(), free_port()]
+    state = tmp_path / "cluster"
+    started = devcluster(state, ports, "start")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield {"state": state, **json.loads((state / "state.json").read_text())}
+    finally:
+        stopped = devcluster(state, ports, "stop")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def _busy(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_one_login_works_on_every_process(cluster: dict[str, Any]) -> None:
+    secret = cluster["state"] / "jwt-secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text().strip()) >= 32
+    pods = [p["address"] for p in cluster["processes"] if p["name"].startswith("chatio-")]
+    assert len(pods) == 3
+    async with aiohttp.ClientSession() as http:
+        grant = await signed_up(http, cluster["url"], "seeduser")
+        token = grant["accessToken"]
+        # Through HAProxy (least connections spreads them) and on each process directly.
+        for url in [cluster["url"]] * 6 + pods:
+            status, body = await call(http, "GET", f"{url}/api/chat/rooms/public", headers=bearer(token))
+            assert status == 200, (url, body)
+    for url in [cluster["url"], *pods]:
+        client = await connect(url, auth={"token": token})
+        try:
+            session = await client.expect("session")
+            assert (session["user"], session["guest"]) == ("seeduser", False)
+        finally:
+            await client.sio.disconnect()
