@@ -118,7 +118,14 @@ def choose_backends(
             "timeout_seconds": settings.store_timeout_seconds,
             "write_concern": settings.mongodb_write_concern,
         }
-        store = store or MongoStore.from_settings(settings, mongo)
+        store = store or MongoStore(
+            mongo,
+            settings.mongodb_database,
+            write_concern=settings.mongodb_write_concern,
+            timeout_seconds=settings.store_timeout_seconds,
+            group_commit_max_wait_ms=settings.group_commit_max_wait_ms,
+            group_commit_max_batch=settings.group_commit_max_batch,
+        )
         accounts = accounts or MongoAccountStore(mongo, settings.mongodb_database, **options)
         access = access or MongoAccessStore(mongo, settings.mongodb_database, **options)
     store = store or MemoryStore()

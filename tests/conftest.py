@@ -36,6 +36,18 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         await backend.close()
 
 
+#: Markers of tests that need a real service or program; a test with none of them, in a contract suite, runs
+#: against an embedded backend in milliseconds and joins the fast tier (``make test-fast``, ``-m unit``).
+SERVICE_MARKERS = ("mongo", "redis", "node", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_contract = "contract" in item.nodeid.split("::")[0]
+        if in_contract and not any(item.get_closest_marker(name) for name in SERVICE_MARKERS):
+            item.add_marker(pytest.mark.unit)
+
+
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:

@@ -1,0 +1,10 @@
+"""The chat domain: who may be where (:mod:`~chatio.chat.access`) and what happens in a room
+(:mod:`~chatio.chat.service`: joining, sending, history, typing, presence changes), with the payload
+shapes the outside sees.
+
+The domain decides and tells: it persists through the store protocols and speaks to people through the
+:class:`~chatio.chat.service.Outbox` protocol. It may import :mod:`chatio.store`, :mod:`chatio.presence`,
+:mod:`chatio.ratelimit`, :mod:`chatio.accounts` (identity), :mod:`chatio.config` and
+:mod:`chatio.errors`; never aiohttp, python-socketio, Redis or MongoDB drivers, nor the layers above it
+(realtime, web, transport). ``tests/test_layout.py`` holds it to that.
+"""

@@ -2,6 +2,7 @@
 
 Run it as ``chatio-loadtest`` (or ``python -m chatio.loadtest``); ``docs/performance.md`` says how it
 works and where its ceiling is. The bench (:mod:`tools.bench`) drives :class:`Swarm` directly.
+Shipped with the server but independent of it: it imports only :mod:`chatio.rfc6455`.
 """
 
 from chatio.loadtest.config import LoadConfig

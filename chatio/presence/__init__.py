@@ -2,6 +2,10 @@
 
 ``Presence`` is the protocol (shared across processes by the Redis driver); ``MemoryPresence`` is the
 embedded default. ``TypingTracker`` turns typing_start/typing_stop into state changes that expire.
+The Redis driver is :mod:`chatio.presence.redis` (its Lua scripts in :mod:`chatio.presence.lua`).
+
+May import :mod:`chatio.background`, :mod:`chatio.redisconn` and redis-py; nothing of the chat domain or
+the layers above it.
 """
 
 from __future__ import annotations

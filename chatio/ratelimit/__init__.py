@@ -1,4 +1,9 @@
-"""Rate limiting behind a small protocol; the embedded default is a token bucket per key."""
+"""Rate limiting behind a small protocol; the embedded default is a token bucket per key.
+
+The Redis driver (one budget across processes) is :mod:`chatio.ratelimit.redis`; the per-address gate of
+connections and logins is :mod:`chatio.ratelimit.gate`. May import :mod:`chatio.errors`,
+:mod:`chatio.redisconn`, redis-py and (for the gate's client address) aiohttp; nothing of the chat domain.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """The ``Store`` protocol: users, rooms and messages with a per-room ``seq``.
 
 Two implementations pass the same contract suite (``tests/store/test_contract.py``): the embedded
-:class:`~chatio.store.memory.MemoryStore` and :class:`~chatio.store.mongo.MongoStore`.
+:class:`~chatio.store.memory.MemoryStore` and :class:`~chatio.store.mongo.MongoStore`. The package also
+holds the account and room-access store protocols with their drivers, and the message cipher
+(:mod:`chatio.store.cipher`, encryption at rest). It imports nothing of chatio outside itself: every layer
+may use it.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
 from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
 
-from chatio.config import PREFIX, ConfigError, Settings
 from chatio.store import (
     Conflict,
     Counts,
@@ -110,28 +109,6 @@ class MongoStore:
             majority=concern.document.get("w") == "majority",
         )
         self._started = False
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, client: AsyncMongoClient[Document] | None = None
-    ) -> MongoStore:
-        """The store ``settings`` describe (on ``client`` when given, else a client of its own); a setting it
-        cannot work with raises ``ConfigError``."""
-        if settings.mongodb_uri is None:
-            raise ConfigError(f"{PREFIX}MONGODB_URI: MongoStore needs it")
-        if settings.mongodb_write_concern not in ("majority", "1"):
-            raise ConfigError(
-                f"{PREFIX}MONGODB_WRITE_CONCERN={settings.mongodb_write_concern!r}: the message store needs "
-                "acknowledged writes (majority or 1) to know what it stored"
-            )
-        return cls(
-            client or settings.mongodb_uri.reveal(),
-            settings.mongodb_database,
-            write_concern=settings.mongodb_write_concern,
-            timeout_seconds=settings.store_timeout_seconds,
-            group_commit_max_wait_ms=settings.group_commit_max_wait_ms,
-            group_commit_max_batch=settings.group_commit_max_batch,
-        )
 
     @property
     def writer_stats(self) -> WriterStats:

@@ -26,6 +26,9 @@ All three are pinned exactly in pyproject.toml because of what this package reli
 Modules: :mod:`~chatio.transport.server` (``ChatServer``), :mod:`~chatio.transport.eio` (Engine.IO
 sessions, the pinger), :mod:`~chatio.transport.wire` (the WebSocket connection),
 :mod:`~chatio.transport.broadcast` (the managers), :mod:`~chatio.transport.frames`.
+
+May import :mod:`chatio.rfc6455`, :mod:`chatio.background`, :mod:`chatio.redisconn`, :mod:`chatio.store`
+and the three libraries; never :mod:`chatio.realtime`, :mod:`chatio.web` or the composition root.
 """
 
 from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager

@@ -13,6 +13,8 @@ import pytest
 
 from chatio.accounts.tokens import AccessTokens, TokenError, refresh_token_hash
 
+pytestmark = pytest.mark.unit
+
 SECRET = "s" * 64
 
 

@@ -17,7 +17,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
-from chatio.config import ConfigError, Secret, Settings
+from chatio.config import ConfigError, load_settings
 from chatio.store import Draft, Message, Unavailable
 from chatio.store.mongo import MongoStore
 from tests.services import MongodFactory
@@ -93,11 +93,6 @@ async def test_start_creates_the_indexes_and_may_run_twice(
     assert users["username"]["unique"] and users["online"]["key"] == {"online": 1}
     rooms = {index["name"]: index for index in db.rooms.list_indexes()}
     assert set(rooms) == {"_id_", "name", "public_id"}
-
-
-def test_settings_build_a_store() -> None:
-    settings = Settings(pod_name="t", mongodb_uri=Secret("mongodb://127.0.0.1:1/"), mongodb_database="x")
-    assert isinstance(MongoStore.from_settings(settings), MongoStore)
 
 
 # --- seq ------------------------------------------------------------------------------------------------
@@ -428,9 +423,8 @@ async def test_a_cancelled_append_not_yet_written_is_withdrawn(
 
 
 def test_unacknowledged_writes_are_refused() -> None:
-    settings = Settings(pod_name="t", mongodb_uri=Secret("mongodb://127.0.0.1:1/"), mongodb_write_concern="0")
     with pytest.raises(ConfigError, match="CHATIO_MONGODB_WRITE_CONCERN"):
-        MongoStore.from_settings(settings)
+        load_settings({"CHATIO_MONGODB_URI": "mongodb://127.0.0.1:1/", "CHATIO_MONGODB_WRITE_CONCERN": "0"})
     with pytest.raises(ValueError, match="write concern"):
         MongoStore("mongodb://127.0.0.1:1/", write_concern="0")
 
