@@ -109,3 +109,14 @@ def test_tests_mirror_the_packages() -> None:
     packages = {init.parent.name for init in CHATIO.glob("*/__init__.py")}
     missing = {name for name in packages if not (ROOT / "tests" / name).is_dir()}
     assert not missing, f"no tests/<package> folder for {sorted(missing)}"
+
+
+def test_the_wheel_ships_the_server_and_the_load_tester_only() -> None:
+    import tomllib
+
+    import setuptools
+
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = setuptools.find_packages(str(ROOT), include=found["include"])
+    assert "chatio.loadtest" in packages and "chatio.transport" in packages
+    assert all(name == "chatio" or name.startswith("chatio.") for name in packages), packages

@@ -1,7 +1,8 @@
 """The chat domain: connections, rooms, messages, history. Imports neither aiohttp nor socketio.
 
 :class:`ChatService` decides; it tells the outside world what happened through the :class:`Outbox`
-protocol (implemented over Socket.IO in ``events.py``) and persists through the ``Store`` protocol.
+protocol (implemented over Socket.IO in :mod:`chatio.realtime.outbox`; a recorder in
+``tests/chat/recording.py``) and persists through the ``Store`` protocol.
 """
 
 from __future__ import annotations

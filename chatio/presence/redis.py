@@ -2,7 +2,7 @@
 
 :class:`RedisPresence` answers the :class:`~chatio.presence.Presence` protocol for the whole cluster, with
 the same semantics as :class:`~chatio.presence.MemoryPresence`; each first/last decision is one atomic
-Lua script (``presence_lua.py``, which also documents the keys).
+Lua script (``lua.py``, which also documents the keys).
 
 Liveness. Every process refreshes its deadline every ``CHATIO_PRESENCE_HEARTBEAT_SECONDS`` (N); the
 deadline is 3N away. On each beat, every process also reaps the sockets of processes whose deadline passed

@@ -1,4 +1,4 @@
-"""The Socket.IO namespace: validate -> chat core -> ack. Thin: every decision lives in ``chat.py``.
+"""The Socket.IO namespace: validate -> chat core -> ack. Thin: every decision lives in :mod:`chatio.chat`.
 
 Every command goes through :meth:`ChatNamespace.trigger_event`, which validates the payload with the
 command's schema, times it, counts it, and turns a :class:`ChatError` (or a bug) into the one ack shape of
