@@ -115,13 +115,14 @@ class History(_Strict):
 
 
 class CreateUser(_Strict):
-    """Registration: ``POST /api/chat/users``."""
+    """Registration: ``POST /api/chat/users``. Without ``password``, a guest profile (where guests are
+    allowed; :meth:`~chatio.accounts.service.AccountService.register` decides)."""
 
     username = fields.String(
         required=True,
         validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
     )
-    password = fields.String(required=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
+    password = fields.String(validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
     displayName = fields.String(validate=validate.Length(min=1, max=64))
     email = fields.Email(validate=validate.Length(max=254))
 
@@ -166,6 +167,8 @@ class OpenDm(_Strict):
 class CreateRoom(_Strict):
     name = _room(required=True)
     public = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    #: The owner's username or id: the caller's own (with a token), or a guest's where guests are allowed.
+    ownerId = _username()
 
 
 class HistoryQuery(_Strict):

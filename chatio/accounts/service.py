@@ -72,13 +72,26 @@ class AccountService:
 
     # --- registration and login ------------------------------------------------------------------------
 
-    async def register(self, username: str, password: str, display_name: str, email: str | None) -> User:
-        password_hash = await self.passwords.hash(password)
+    async def register(
+        self, username: str, password: str | None, display_name: str, email: str | None
+    ) -> User:
+        """A user with an account (``password``), or without one a *guest profile*: a guest user with a
+        display name and e-mail address that signs in as a guest does (by name, no password). Guest
+        profiles exist only where guests are allowed."""
+        if password is None and not self.settings.allow_guests:
+            raise ChatError(
+                errors.INVALID_PAYLOAD,
+                "password: Missing data for required field (this server does not allow guests, so every "
+                "user needs a password)",
+                field="password",
+            )
+        password_hash = None if password is None else await self.passwords.hash(password)
         try:
-            user = await self.store.create_user(username, display_name, email)
+            user = await self.store.create_user(username, display_name, email, guest=password_hash is None)
         except Conflict:
             raise ChatError(errors.CONFLICT, f"username {username!r} is taken", field="username") from None
-        await self.accounts.create_account(user.id, password_hash)
+        if password_hash is not None:
+            await self.accounts.create_account(user.id, password_hash)
         return user
 
     async def login(self, username: str, password: str) -> Grant:
@@ -154,6 +167,18 @@ class AccountService:
             raise ChatError(errors.FORBIDDEN, f"username {username!r} was deleted", field="username")
         return user
 
+    async def guest_identity(self, name: str) -> Identity:
+        """A guest named by username or user id, for a REST call without a token where guests are allowed
+        (a guest has no secret: naming it is all a guest's sign-in ever is)."""
+        if not self.settings.allow_guests:
+            raise ChatError(
+                errors.UNAUTHORIZED,
+                "send Authorization: Bearer <access token> (this server does not allow guests)",
+            )
+        known = await self.store.get_user(name)
+        user = await self.guest(name if known is None else known.username)
+        return Identity(user.id, user.username, True)
+
     async def guest_grant(self, username: str) -> Grant:
         user = await self.guest(username)
         access, expires_at = self.tokens.issue(user.id, user.username, guest=True, session=None)
@@ -187,9 +212,10 @@ class AccountService:
 
     # --- users -----------------------------------------------------------------------------------------
 
-    async def profile(self, user_id: str) -> User:
-        user = await self.store.get_user(user_id)
-        if user is None or await self.accounts.is_deleted(user_id):
+    async def profile(self, name: str) -> User:
+        """A user by id, else by username (an id is tried first)."""
+        user = await self.store.get_user(name) or await self.store.find_user(name)
+        if user is None or await self.accounts.is_deleted(user.id):
             raise ChatError(errors.NOT_FOUND, "no such user")
         return user
 
@@ -197,7 +223,8 @@ class AccountService:
         """Delete a user: the user themself or an administrator. Their connections are closed."""
         if actor.user_id != user_id and not actor.admin:
             raise ChatError(errors.FORBIDDEN, "only the user themself or an administrator deletes a user")
-        await self.profile(user_id)
+        if (await self.profile(user_id)).id != user_id:
+            raise ChatError(errors.NOT_FOUND, "no such user: delete a user by id")
         await self.accounts.delete_account(user_id)
         log.info("user %s deleted by %s", user_id, actor.user_id)
         for listener in self.on_deleted:

@@ -12,12 +12,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from chatio import errors, schemas
+from chatio.accounts.identity import Identity
 from chatio.chat.service import message_wire
 from chatio.errors import ChatError
 from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, SERVICE, STARTED
 from chatio.presence import OFFLINE
 from chatio.store import Room, Unavailable, User
-from chatio.web.auth import caller
+from chatio.web.auth import bearer_token, caller
 from chatio.web.replies import json_reply
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,26 @@ def room_wire(room: Room) -> dict[str, Any]:
         "id": room.id,
         "name": room.name,
         "public": room.public,
-        "owner": room.owner,
+        "ownerId": room.owner,
         "createdAt": room.created_at,
     }
+
+
+async def _room_creator(request: web.Request, owner: str | None) -> Identity:
+    """Who creates a room: the token's user (``ownerId``, if given, must name them); without a token, the
+    guest ``ownerId`` names, where guests are allowed."""
+    if bearer_token(request) is not None or owner is None:
+        identity = await caller(request)
+        if owner is not None and owner not in (identity.user_id, identity.username):
+            raise ChatError(
+                errors.FORBIDDEN, "ownerId: a room is owned by whoever creates it: you", field="ownerId"
+            )
+        return identity
+    await request.app[AUTH_GATE].check(request)
+    try:
+        return await request.app[ACCOUNTS].guest_identity(owner)
+    except ChatError as exc:
+        raise ChatError(exc.code, exc.message, field="ownerId") from None
 
 
 class ChatApi:
@@ -133,12 +151,13 @@ class ChatApi:
         ]
 
     async def create_user(self, request: web.Request) -> web.Response:
-        """Registration (username, password, display name): open to anyone, limited per address."""
+        """Registration (username, password, display name, e-mail; without a password a guest profile,
+        where guests are allowed): open to anyone, limited per address."""
         await request.app[AUTH_GATE].check(request)
         body = schemas.load(self._create_user, await json_body(request))
         display = body.get("displayName", body["username"])
         user = await request.app[ACCOUNTS].register(
-            body["username"], body["password"], display, body.get("email")
+            body["username"], body.get("password"), display, body.get("email")
         )
         return json_reply(user_wire(user), status=201)
 
@@ -151,8 +170,8 @@ class ChatApi:
         return json_reply(user_wire(user, status, email=own))
 
     async def create_room(self, request: web.Request) -> web.Response:
-        identity = await caller(request)
         body = schemas.load(self._create_room, await json_body(request))
+        identity = await _room_creator(request, body.get("ownerId"))
         try:
             room = await request.app[ACCESS].create_room(identity, body["name"], public=body["public"])
         except ChatError as exc:
