@@ -73,7 +73,7 @@ def create_app(
         settings, store=store, accounts=accounts, access=access, presence=presence, limiter=limiter
     )
     metrics = Metrics(settings.pod_name)
-    server = socketio_server(settings, client_manager or backends.manager(metrics))
+    server = socketio_server(settings, client_manager or backends.manager(metrics), metrics)
     core = Core.build(settings, backends, SocketOutbox(server), passwords or Passwords())
     namespace = realtime(settings, backends, core, server, metrics, authenticator)
     health = readiness(backends, server, core)
@@ -101,19 +101,21 @@ def create_app(
     return app
 
 
-def socketio_server(settings: Settings, client_manager: Any) -> ChatServer:
-    """python-socketio's server on chatio's transport, configured from the settings."""
+def socketio_server(settings: Settings, client_manager: Any, metrics: Metrics) -> ChatServer:
+    """python-socketio's server on chatio's transport, configured from the settings.
+
+    The commands of one connection run one after another (a client's messages get increasing seq in the
+    order sent, and a flood waits for itself): the transport orders them, so ``async_handlers`` stays on
+    and every python-socketio feature (``call()`` included) works."""
     server = ChatServer(
         async_mode="aiohttp",
         client_manager=client_manager,
-        # Sequential handling per connection keeps each client's commands in order (a client's
-        # messages get increasing seq in the order sent) and gives natural backpressure to floods.
-        async_handlers=False,
         cors_allowed_origins=list(settings.cors_origins) or None,
         ping_interval=settings.ping_interval_seconds,
         ping_timeout=settings.ping_timeout_seconds,
         max_http_buffer_size=settings.max_payload_bytes,
         websocket_compression=settings.websocket_compression,
+        connect_timeout=settings.connect_timeout_seconds,
         logger=False,
         engineio_logger=False,
         # The Engine.IO session id as a cookie on the handshake: a load balancer can keep a long-polling
@@ -121,6 +123,7 @@ def socketio_server(settings: Settings, client_manager: Any) -> ChatServer:
         cookie={"name": "io", "path": "/", "SameSite": "Lax", "HttpOnly": True},
     )
     server.max_queue = settings.slow_consumer_max_queue
+    server.eio.on_bad_packet = metrics.bad_packets.inc
     return server
 
 
@@ -178,6 +181,7 @@ def realtime(
     core.accounts.on_session_ended.append(namespace.end_session)
     server.register_namespace(namespace)
     server.on_overflow = namespace.overflowed
+    server.eio.admit = namespace.admit
     return namespace
 
 

@@ -68,6 +68,7 @@ class Settings:
 
     ping_interval_seconds: float = 25.0
     ping_timeout_seconds: float = 20.0
+    connect_timeout_seconds: float = 45.0
     max_payload_bytes: int = 256 * 1024
     cors_origins: tuple[str, ...] = ()
     websocket_compression: bool = False
@@ -229,8 +230,13 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "history_max_page": ("HISTORY_MAX_PAGE", _integer(1, 1000), "Largest history page a client may ask."),
     "catchup_max": ("CATCHUP_MAX", _integer(1, 100_000), "Most messages replayed by join_room's sinceSeq."),
     "typing_timeout_seconds": ("TYPING_TIMEOUT_SECONDS", _number(0.1, 600), "A typing state expires."),
-    "ping_interval_seconds": ("PING_INTERVAL_SECONDS", _number(1, 600), "Engine.IO ping interval."),
-    "ping_timeout_seconds": ("PING_TIMEOUT_SECONDS", _number(1, 600), "Engine.IO ping timeout."),
+    "ping_interval_seconds": ("PING_INTERVAL_SECONDS", _number(0.05, 600), "Engine.IO ping interval."),
+    "ping_timeout_seconds": ("PING_TIMEOUT_SECONDS", _number(0.05, 600), "Engine.IO ping timeout."),
+    "connect_timeout_seconds": (
+        "CONNECT_TIMEOUT_SECONDS",
+        _number(0.1, 3600),
+        "An Engine.IO session that joins no Socket.IO namespace within it is closed.",
+    ),
     "max_payload_bytes": ("MAX_PAYLOAD_BYTES", _integer(1024, 100_000_000), "Largest inbound frame."),
     "cors_origins": ("CORS_ORIGINS", _origins, "Comma-separated allowed origins; empty: same-origin."),
     "websocket_compression": (

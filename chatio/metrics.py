@@ -51,6 +51,11 @@ class Metrics:
         self.connects = Counter(
             "chat_connects", "Connection attempts, by outcome.", ["outcome"], registry=self.registry
         )
+        self.bad_packets = Counter(
+            "chat_bad_packets",
+            "Malformed Engine.IO or Socket.IO packets from clients (each closed its connection).",
+            registry=self.registry,
+        )
 
         # labels() takes a lock and builds a key on every call; the children of the closed label sets are
         # kept here instead (commands are the hot path).

@@ -30,6 +30,9 @@ from chatio.transport import ACK_REQUESTED
 
 log = logging.getLogger(__name__)
 
+#: Set in a session's environ by :meth:`ChatNamespace.admit` (its handshake was counted).
+_ADMITTED = "chatio.admitted"
+
 Ack = dict[str, Any]
 
 
@@ -106,6 +109,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
                 raise ChatError(errors.SHUTTING_DOWN, "the server is shutting down, reconnect")
             if len(payload) != 1:
                 raise ChatError(errors.INVALID_PAYLOAD, f"expected one payload object, got {len(payload)}")
+            if _carries_binary(payload[0]):
+                raise ChatError(errors.INVALID_PAYLOAD, "chat commands take no binary data")
             schema, handler = command
             ack = await handler(sid, schemas.load(schema, payload[0]))
             outcome = "ok"
@@ -128,12 +133,28 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
 
     # --- connection ----------------------------------------------------------------------------------
 
+    async def admit(self, environ: dict[str, Any]) -> str | None:
+        """The Engine.IO handshake: None to accept a session, else why not (the per-address limit).
+
+        A session counts against ``CHATIO_CONNECT_RATE_PER_MINUTE`` from its handshake, whether or not it
+        ever sends a Socket.IO CONNECT; its first CONNECT is not counted again."""
+        if self.connect_gate is None:
+            return None
+        try:
+            await self.connect_gate.check_socket(environ)
+        except ChatError as exc:
+            self.metrics.connects.labels("refused").inc()
+            return exc.message
+        environ[_ADMITTED] = True
+        return None
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: object) -> bool:
         if not self.accepting:
             self.metrics.connects.labels("refused").inc()
             raise socketio.exceptions.ConnectionRefusedError("the server is shutting down, reconnect")
         try:
-            if self.connect_gate is not None:
+            # The Engine.IO handshake counted this connection (admit); a further CONNECT counts again.
+            if self.connect_gate is not None and not environ.pop(_ADMITTED, False):
                 await self.connect_gate.check_socket(environ)
             identity = await self.authenticator.authenticate(auth)
         except ChatError as exc:  # the connection rate per address
@@ -283,3 +304,16 @@ def _joined(joined: Joined) -> Ack:
         "history": [message_wire(message) for message in joined.history],
         "reset": joined.reset,
     }
+
+
+def _carries_binary(value: object, depth: int = 0) -> bool:
+    """True when ``value`` holds bytes anywhere (python-socketio puts binary attachments back in place)."""
+    if isinstance(value, bytes | bytearray):
+        return True
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return any(_carries_binary(item, depth + 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_carries_binary(item, depth + 1) for item in value)
+    return False

@@ -1,40 +1,23 @@
-"""The one package that touches python-socketio's, python-engineio's and aiohttp's internals.
+"""The transport: chatio's Engine.IO server, python-socketio on it, the broadcast fast path, Redis fan-out.
 
-All three are pinned exactly in pyproject.toml because of what this package relies on, and
-``tests/transport/test_seam.py`` pins each assumption so that an upgrade that breaks one fails loudly:
+Modules, from the wire up: :mod:`~chatio.transport.wire` (a WebSocket on a raw asyncio transport),
+:mod:`~chatio.transport.eio` (Engine.IO sessions and their pinger), :mod:`~chatio.transport.engine` (the
+Engine.IO v4 server: HTTP rules, handshake, long-polling, upgrade), :mod:`~chatio.transport.sio` (the shape
+of a Socket.IO packet), :mod:`~chatio.transport.server` (``ChatServer``: python-socketio's ``AsyncServer``
+on that engine), :mod:`~chatio.transport.broadcast` (the managers' encode-once fast path),
+:mod:`~chatio.transport.fanout` (Redis fan-out between processes), :mod:`~chatio.transport.frames`.
 
-* ``AsyncServer._handle_event_internal(server, sid, eio_sid, data, namespace, id)`` is wrapped to record
-  whether the client asked for an acknowledgement (``ACK_REQUESTED``), so that a failed command without one
-  can still be reported (``command_error``);
-* ``AsyncServer._handle_eio_connect``, ``_handle_eio_disconnect``, ``_send_packet`` and ``_send_eio_packet``
-  are extended: a long-polling session answers each poll with at most the 16 packets python-engineio's
-  client accepts (:class:`~chatio.transport.eio.PollingSession`), a pending long-poll is released when
-  its session ends, and every packet bound for a long-polling socket passes the slow-consumer bound
-  (``CHATIO_SLOW_CONSUMER_MAX_QUEUE``);
-* ``engineio.AsyncServer._async['websocket']`` (the aiohttp WebSocket wrapper) is replaced per server:
-  the handshake is answered here and the TCP connection is taken from aiohttp
-  (:mod:`~chatio.transport.wire`: aiohttp 3.14's request handler is pinned too), so that every WebSocket is
-  served by a :class:`~chatio.transport.wire.Wire` and a lean
-  :class:`~chatio.transport.eio.WebSocketSession` (no task while idle, frames written directly, one
-  pinger per server) instead of Engine.IO's reader, writer and ping tasks and queue and aiohttp's request;
-  per-message deflate is negotiated only when ``CHATIO_WEBSOCKET_COMPRESSION`` is on;
-* python-socketio keeps, per session, only the client's address of its first request's environ
-  (``client_environ``), not aiohttp's request;
-* ``AsyncManager.emit`` is the broadcast fast path (:mod:`chatio.transport.broadcast`), also for local
-  delivery under ``AsyncRedisManager`` through the method resolution order.
-
-Modules: :mod:`~chatio.transport.server` (``ChatServer``), :mod:`~chatio.transport.eio` (Engine.IO
-sessions, the pinger), :mod:`~chatio.transport.wire` (the WebSocket connection),
-:mod:`~chatio.transport.broadcast` (the managers), :mod:`~chatio.transport.frames`.
+Other packages' private internals are touched in :mod:`~chatio.transport.seam` only (and the pub/sub
+manager hooks in :mod:`~chatio.transport.fanout`); ``tests/transport/test_seam.py`` pins each use.
 
 May import :mod:`chatio.rfc6455`, :mod:`chatio.background`, :mod:`chatio.redisconn`, :mod:`chatio.store`
-and the three libraries; never :mod:`chatio.realtime`, :mod:`chatio.web` or the composition root.
+and the libraries; never :mod:`chatio.realtime`, :mod:`chatio.web` or the composition root.
 """
 
 from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
-from chatio.transport.eio import WebSocketSession
 from chatio.transport.frames import text_frame
-from chatio.transport.server import ACK_REQUESTED, EVICT_GRACE_SECONDS, ChatServer, JsonCodec
+from chatio.transport.seam import ACK_REQUESTED
+from chatio.transport.server import EVICT_GRACE_SECONDS, ChatServer, JsonCodec
 from chatio.transport.wire import DIRECT_BUFFER_LIMIT
 
 __all__ = [
@@ -46,6 +29,5 @@ __all__ = [
     "FastManager",
     "FastRedisManager",
     "JsonCodec",
-    "WebSocketSession",
     "text_frame",
 ]

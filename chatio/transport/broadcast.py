@@ -3,10 +3,9 @@
 python-socketio delivers a room emit by creating one asyncio task per recipient, which puts the packet on
 the Engine.IO socket's queue, which wakes a writer task that encodes the packet again and arms a timer for
 its next poll: about 70 us of Python per delivery. :class:`FastManager` encodes the packet once (orjson),
-builds the WebSocket text frame once, and hands those same bytes to every recipient: a
-:class:`~chatio.transport.eio.WebSocketSession` writes them at once (or after its own backlog, so the
-connection's order holds); a long-polling socket gets the packet on its Engine.IO queue, in order, still
-without a task per recipient.
+builds the WebSocket text frame once, and hands those same bytes to every recipient: a session on a
+WebSocket writes them at once (or after its own backlog, so the connection's order holds); a long-polling
+session gets the same encoded packet on its queue, in order, still without a task per recipient.
 """
 
 from __future__ import annotations
@@ -16,10 +15,7 @@ from typing import Any
 
 import orjson
 import socketio
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
-from chatio.transport.eio import WebSocketSession
 from chatio.transport.frames import text_frame
 
 DeliveryListener = Callable[[str, int], None]
@@ -98,25 +94,22 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
             return
         # Engine.IO MESSAGE (4) carrying a Socket.IO EVENT (2) for the default namespace.
         frame = text_frame(b"42" + encoded)
-        queued: eio_packet.Packet | None = None
-        server = self.server
-        sockets = server.eio.sockets
+        queued: str | None = None
+        sessions = self.server.eio.sessions
         delivered = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closed or socket.closing:
+            session = sessions.get(eio_sid)
+            if session is None or session.closed:
                 continue
-            if type(socket) is WebSocketSession:
-                delivered += socket.wire.send(frame)
-                continue
-            if server.overflowing(eio_sid, socket):
+            wire = session.wire
+            if wire is not None:
+                delivered += wire.send(frame)
                 continue
             if queued is None:
-                queued = eio_packet.Packet(eio_packet.MESSAGE, f"{sio_packet.EVENT}{encoded.decode()}")
-            socket.queue.put_nowait(queued)
-            delivered += 1
+                queued = "42" + encoded.decode()
+            delivered += session.enqueue(queued)
         self._count(event, delivered)
 
     def _count(self, event: str, delivered: int) -> None:

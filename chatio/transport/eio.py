@@ -1,282 +1,428 @@
-"""Engine.IO sessions served by a :class:`~chatio.transport.wire.Wire`, and a shared pinger.
+"""Engine.IO v4 sessions, on long-polling or on a :class:`~chatio.transport.wire.Wire`, and their pinger.
 
-python-engineio serves a WebSocket from inside aiohttp's request handler with, per connection, a reader
-that wraps every read in a new task and a timer, a writer task that wakes on an ``asyncio.Queue``, and a
-ping task that sleeps through each ping interval; aiohttp keeps the request, its headers, its parser and
-two more tasks alive meanwhile. At 10,000 idle connections those objects are most of the server's memory
-and most of the garbage collector's work.
+A :class:`Session` is one Engine.IO connection: its id, its transport, and what it needs to keep the
+protocol (engine.io-protocol, version 4):
 
-:class:`WebSocketSession` replaces that, for every Engine.IO socket whose transport is (or becomes, after
-the polling-to-WebSocket upgrade) a WebSocket:
+* **Long-polling** keeps a deque of encoded packets and at most one pending GET (a future). A GET takes
+  what waits (at most :data:`POLL_MAX_PACKETS`, what python-engineio's client decodes in one payload) or
+  waits for the next packet; a second GET while one is pending closes the session.
+* **WebSocket**: the session is its wire's receiver; an outgoing packet becomes a finished frame written at
+  once, in call order, or after the wire's backlog when the client reads slowly. No task while idle.
+* **Upgrade**: a :class:`Probe` answers ``2probe`` with ``3probe``, releases the pending poll with a NOOP,
+  and on ``5`` moves the session to its wire; anything else ends the probing WebSocket.
+* **Heartbeat**: one :class:`Pinger` per server pings every session, spread over the interval, and closes
+  a session whose PONG is late on time (a FIFO of deadlines, checked each tick); it also closes a session
+  that has not joined a Socket.IO namespace by its connect deadline.
+* **The slow-consumer bound**: past ``max_backlog`` packets waiting (either transport), the engine is told
+  (``overflowed``) once; the packet is dropped.
+* **Commands in order**: :meth:`Session.in_order` runs coroutines one after another, from a task that
+  exists only while some wait; past :data:`COMMANDS_AHEAD` waiting, reading from the client waits too.
 
-* **The connection** is a :class:`~chatio.transport.wire.Wire` that took the TCP transport over from
-  aiohttp right after the handshake: the request and everything of aiohttp's is freed.
-* **Reading**: the wire hands each message to the session in order (``on_message``), from a task that
-  exists only while messages wait; the ping timeout is enforced by Engine.IO's service task, which
-  already watches every socket.
-* **Writing** is synchronous: an outgoing packet becomes a finished frame written at once, in call order,
-  or after the wire's backlog when the client reads slowly; past ``CHATIO_SLOW_CONSUMER_MAX_QUEUE`` frames
-  the socket is a slow consumer and the server is told (``report_overflow``).
-* **Pinging** is done by one :class:`Pinger` per server, which walks the sockets in buckets so that the
-  pings of 10,000 connections are spread over the interval instead of fired at once.
-
-The Engine.IO socket object is kept (python-socketio and python-engineio look it up by sid and call its
-``send``, ``close``, ``receive`` and ``check_ping_timeout``); its class is switched to
-:class:`WebSocketSession` when its WebSocket takes over, and its queue is replaced by :data:`NO_QUEUE`.
-Its only new attributes are ``wire`` and ``hub`` (what every session of the server shares).
+The :class:`Engine` protocol below is all a session needs from its server (:mod:`chatio.transport.engine`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, Final, Protocol
 
-from aiohttp import web
-from engineio import exceptions as eio_exceptions
-from engineio import packet as eio_packet
-from engineio import payload as eio_payload
-from engineio.async_drivers import aiohttp as eio_aiohttp
-from engineio.async_socket import AsyncSocket
-
-from chatio.rfc6455 import GOING_AWAY
+from chatio.rfc6455 import GOING_AWAY, NORMAL, POLICY_VIOLATION
 from chatio.transport.frames import PING_FRAME, packet_frame, text_frame
-from chatio.transport.wire import Detached, Wire, handshake, take_over
+from chatio.transport.wire import Wire
 
 log = logging.getLogger(__name__)
 
-#: How often the pinger wakes; each wake pings one bucket of sockets.
+OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = "0", "1", "2", "3", "4", "5", "6"
+#: What separates the packets of a long-polling payload (engine.io-protocol, version 4).
+SEPARATOR: Final = "\x1e"
+#: Packets one poll answers at most: python-engineio's client refuses a payload of more.
+POLL_MAX_PACKETS: Final = 16
+#: Commands of one session waiting to run above which the session stops reading its client.
+COMMANDS_AHEAD: Final = 32
+#: How often the pinger wakes at most; each wake pings one bucket of sessions and checks deadlines.
 PING_TICK_SECONDS: Final = 0.25
 
-OverflowListener = Callable[[str], None]
-#: ``report(socket)``: the server's one place that tells its OverflowListener about a socket, once.
-OverflowReport = Callable[[Any], None]
+#: An encoded Engine.IO packet: text (type digit and data) or the bytes of a binary MESSAGE.
+Encoded = str | bytes
 
 
-class NoQueue:
-    """Stands in for the ``asyncio.Queue`` of a socket that writes directly: always empty, refuses puts.
+class Engine(Protocol):
+    """What a session needs from the server that owns it."""
 
-    One instance serves every session. Engine.IO only touches the queue of a WebSocket session through
-    ``send`` (overridden) and ``close(wait=True)`` (``join``); a put here would be a bug, and says so.
-    """
-
-    _unfinished_tasks = 0
-
-    def qsize(self) -> int:
-        return 0
-
-    def empty(self) -> bool:
-        return True
-
-    async def join(self) -> None:
-        return None
-
-    def put_nowait(self, item: object) -> None:
-        raise RuntimeError("a WebSocket session has no Engine.IO queue; use send() or push()")
-
-    async def put(self, item: object) -> None:
-        self.put_nowait(item)
-
-
-NO_QUEUE: Final = NoQueue()
-
-
-@dataclasses.dataclass(slots=True)
-class Hub:
-    """What every WebSocket session of one server shares."""
-
+    max_backlog: int
     pinger: Pinger
-    compress: bool
-    #: Frames a session's backlog may hold (0: no bound), read when a WebSocket opens.
-    max_backlog: Callable[[], int]
-    report_overflow: OverflowReport
-    #: ``receive_event(eio_sid, text)``: handles a Socket.IO event message directly; False: not that shape.
-    receive_event: Callable[[str, str], Awaitable[bool]]
-    #: Set when the server shuts down: sessions then close their WebSocket with 1001 (going away).
-    shutting_down: bool = False
+
+    async def dispatch(self, session: Session, data: Encoded) -> None:
+        """A MESSAGE's data from the client, in order."""
+
+    async def ended(self, session: Session, reason: str) -> None:
+        """The session closed (``reason``: client, server, ping timeout, transport, shutdown...)."""
+
+    def overflowed(self, session: Session) -> None:
+        """The session reached its bound of waiting packets: told once."""
+
+    def bad_packet(self) -> None:
+        """A session sent a malformed packet (and is being closed)."""
+
+    def compressed(self) -> bool:
+        """Whether WebSockets may negotiate per-message deflate."""
 
 
-class WebSocketSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
-    """An Engine.IO socket served by a :class:`Wire`; see the module docstring. Built by :func:`adopt`."""
+class Session:
+    """One Engine.IO session; see the module docstring."""
 
-    wire: Wire
-    hub: Hub
-    last_ping: float | None
+    __slots__ = (
+        "_commands",
+        "_resume",
+        "bad_packets",
+        "closed",
+        "engine",
+        "environ",
+        "overflowed",
+        "ping_sent",
+        "poll",
+        "posting",
+        "probe",
+        "queue",
+        "session",
+        "sid",
+        "started",
+        "upgraded",
+        "wire",
+    )
 
-    # --- writing ---------------------------------------------------------------------------------------
+    def __init__(self, engine: Engine, sid: str, environ: dict[str, Any]) -> None:
+        self.engine = engine
+        self.sid = sid
+        self.environ = environ
+        #: python-socketio's per-session data (namespace sessions); created when first asked for.
+        self.session: dict[str, Any] | None = None
+        self.closed = False
+        self.overflowed = False
+        self.upgraded = False
+        self.bad_packets = 0
+        self.started = time.monotonic()
+        #: When the PING waiting for its PONG was sent (monotonic), else None.
+        self.ping_sent: float | None = None
+        # long-polling: what waits for the next GET, the pending GET, whether a POST is being read
+        self.queue: deque[Encoded] | None = deque()
+        self.poll: asyncio.Future[None] | None = None
+        self.posting = False
+        self.probe: Probe | None = None
+        self.wire: Wire | None = None
+        self._commands: deque[Coroutine[Any, Any, Any]] | None = None
+        self._resume: asyncio.Future[None] | None = None
 
-    def push(self, frame: bytes) -> bool:
-        """Write ``frame`` now, or after the frames already waiting. False when it was dropped."""
+    @property
+    def transport(self) -> str:
+        return "websocket" if self.wire is not None else "polling"
+
+    # --- sending ---------------------------------------------------------------------------------------
+
+    def send(self, encoded: Encoded) -> bool:
+        """Send one encoded packet now or after those waiting. False when it was dropped."""
         if self.closed:
             return False
-        return self.wire.send(frame)
+        wire = self.wire
+        if wire is not None:
+            return wire.send(packet_frame(encoded))
+        return self.enqueue(encoded)
 
-    async def send(self, pkt: eio_packet.Packet) -> None:
-        self.push(packet_frame(pkt.encode()))
+    def push(self, frame: bytes, encoded: Encoded) -> bool:
+        """Send a packet whose WebSocket frame is already built (a broadcast's, shared by its recipients)."""
+        if self.closed:
+            return False
+        wire = self.wire
+        if wire is not None:
+            return wire.send(frame)
+        return self.enqueue(encoded)
+
+    def send_text(self, message: bytes) -> bool:
+        """Send a MESSAGE carrying ``message`` (UTF-8 text, a Socket.IO packet)."""
+        if self.closed:
+            return False
+        wire = self.wire
+        if wire is not None:
+            return wire.send(text_frame(b"4" + message))
+        return self.enqueue(MESSAGE + message.decode())
+
+    def enqueue(self, encoded: Encoded) -> bool:
+        queue = self.queue
+        assert queue is not None
+        bound = self.engine.max_backlog
+        if bound and len(queue) >= bound:
+            self.on_overflow()
+            return False
+        queue.append(encoded)
+        poll = self.poll
+        if poll is not None and not poll.done():
+            poll.set_result(None)
+        return True
+
+    def ping(self, now: float) -> None:
+        self.ping_sent = now
+        if self.wire is not None:
+            self.wire.send(PING_FRAME)
+        else:
+            self.enqueue(PING)
 
     def drop_backlog(self) -> None:
-        """Forget the frames waiting for this socket (an evicted slow consumer will not read them)."""
-        self.wire.drop_backlog()
+        """Forget the packets waiting for this session (an evicted slow consumer will not read them)."""
+        if self.wire is not None:
+            self.wire.drop_backlog()
+        elif self.queue is not None:
+            self.queue.clear()
 
     @property
     def sending(self) -> bool:
-        """True while frames wait for a client that can still receive them."""
-        return self.wire.sending
-
-    # --- Engine.IO hooks ---------------------------------------------------------------------------------
-
-    def schedule_ping(self) -> None:
-        # A PONG arrived: the pinger sends the next PING in this socket's turn.
-        self.last_ping = None
-
-    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        await super().close(wait=False, abort=abort, reason=reason)
-        self.hub.pinger.discard(self)
-        if self.hub.shutting_down:
-            self.wire.close(GOING_AWAY, "server shutdown")
-        else:
-            self.wire.close()
-
-    # --- the wire's receiver -----------------------------------------------------------------------------
-
-    async def on_message(self, data: str | bytes) -> None:
-        if type(data) is str and data.startswith("42") and await self.hub.receive_event(self.sid, data):
-            return
-        try:
-            await self.receive(eio_packet.Packet(encoded_packet=data))
-        except eio_exceptions.SocketIsClosedError:
-            return
-        except (ValueError, KeyError, IndexError, TypeError, eio_exceptions.UnknownPacketError) as exc:
-            # Garbage from a client: report the first per session, ignore the rest (no log flood). The
-            # count is set only on a session that sent some: most never do.
-            bad = getattr(self, "bad_packets", 0)
-            if not bad:
-                log.warning("session %s sent a malformed Engine.IO packet: %r", self.sid, exc)
-            self.bad_packets = bad + 1
-
-    async def on_lost(self) -> None:
-        if not self.closed:
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-        if self.server.sockets.get(self.sid) is self:
-            del self.server.sockets[self.sid]
+        """True while packets wait for a client that can still receive them."""
+        if self.wire is not None:
+            return self.wire.sending
+        return bool(self.queue) and self.poll is not None
 
     def on_overflow(self) -> None:
-        self.hub.report_overflow(self)
+        if not self.overflowed:
+            self.overflowed = True
+            self.engine.overflowed(self)
+
+    # --- long-polling ----------------------------------------------------------------------------------
+
+    def take(self) -> list[Encoded]:
+        """What the next poll carries: at most :data:`POLL_MAX_PACKETS` waiting packets, in order."""
+        queue = self.queue
+        if not queue:
+            return []
+        if len(queue) <= POLL_MAX_PACKETS:
+            taken = list(queue)
+            queue.clear()
+            return taken
+        return [queue.popleft() for _ in range(POLL_MAX_PACKETS)]
+
+    # --- receiving -------------------------------------------------------------------------------------
+
+    async def receive(self, data: Encoded) -> None:
+        """One Engine.IO packet from the client (text packets start with their type; bytes: MESSAGE).
+
+        Raises ``ValueError`` for a packet the protocol does not allow: the caller closes the session.
+        """
+        if type(data) is not str:
+            await self.engine.dispatch(self, data)
+        elif not data:
+            raise ValueError("an empty Engine.IO packet")
+        elif data[0] == MESSAGE:
+            await self.engine.dispatch(self, data[1:])
+        elif data[0] == PONG and len(data) == 1:
+            self.ping_sent = None
+        elif data[0] == CLOSE and len(data) == 1:
+            await self.close("client disconnect", notify=False)
+        elif data[0] == PING and data == "2probe" and self.upgraded:
+            raise ValueError("a probe on an upgraded session")
+        elif data[0] == NOOP and len(data) == 1:
+            pass
+        else:
+            raise ValueError(f"unexpected Engine.IO packet {data[:16]!r}")
+
+    def in_order(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` after every coroutine given before it (one task while some wait, none while idle)."""
+        if self._commands is None:
+            self._commands = deque((work,))
+            asyncio.get_running_loop().create_task(self._run_commands())
+        else:
+            self._commands.append(work)
+
+    @property
+    def busy(self) -> bool:
+        """True while commands of this session wait or run."""
+        return self._commands is not None
+
+    async def backpressure(self) -> None:
+        """Wait while too many commands of this session wait to run (the reader then reads no more)."""
+        commands = self._commands
+        if commands is None or len(commands) < COMMANDS_AHEAD or self.closed:
+            return
+        self._resume = asyncio.get_running_loop().create_future()
+        try:
+            await self._resume
+        finally:
+            self._resume = None
+
+    async def _run_commands(self) -> None:
+        commands = self._commands
+        assert commands is not None
+        try:
+            while commands:
+                work = commands.popleft()
+                resume = self._resume
+                if resume is not None and len(commands) <= COMMANDS_AHEAD // 2 and not resume.done():
+                    resume.set_result(None)
+                try:
+                    await work
+                except Exception:
+                    log.exception("a command of session %s failed", self.sid)
+        finally:
+            self._commands = None
+            if self._resume is not None and not self._resume.done():
+                self._resume.set_result(None)
+
+    # --- closing ---------------------------------------------------------------------------------------
+
+    async def close(self, reason: str, *, notify: bool = True, code: int = NORMAL) -> None:
+        """End the session: the client hears a CLOSE packet when ``notify``, else only its transport ends.
+
+        A pending poll is answered (CLOSE, or NOOP when the client closed); a WebSocket gets a close frame
+        with ``code``. The engine's ``ended`` runs once.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        self.engine.pinger.discard(self)
+        wire, poll = self.wire, self.poll
+        if wire is not None:
+            if notify:
+                wire.send(text_frame(CLOSE.encode()))
+            wire.close(code)
+        elif not notify and reason != "client disconnect":
+            self.queue = None  # a pending poll fails: the client sees its transport end
+        elif self.queue is not None:
+            # The next poll (or the pending one) ends the session for the client: it gets what waited
+            # and CLOSE, or NOOP when the client asked for the close itself.
+            self.queue.append(CLOSE if notify else NOOP)
+        if poll is not None and not poll.done():
+            poll.set_result(None)
+        if self.probe is not None:
+            self.probe.wire.close(GOING_AWAY, "the session ended")
+        await self.engine.ended(self, reason)
+
+    # --- the wire's receiver (a WebSocket session) -------------------------------------------------------
+
+    async def on_message(self, data: str | bytes) -> None:
+        if not self.closed:
+            await self.take_in(data)
+
+    async def take_in(self, data: Encoded) -> bool:
+        """:meth:`receive` a packet, then wait while too many commands wait; False: it was refused."""
+        try:
+            await self.receive(data)
+        except ValueError as exc:
+            await self.refuse(exc)
+            return False
+        await self.backpressure()
+        return True
+
+    async def refuse(self, exc: Exception) -> None:
+        """A packet the protocols refuse: count it and close the session (as Node's server does)."""
+        self.bad_packets += 1
+        log.info("closing session %s: bad packet: %s", self.sid, exc)
+        self.engine.bad_packet()
+        await self.close("bad packet", code=POLICY_VIOLATION)
+
+    async def on_lost(self) -> None:
+        await self.close("transport close", notify=False)
 
 
-def adopt(socket: AsyncSocket, wire: Wire, hub: Hub) -> WebSocketSession:
-    """Make ``socket`` a :class:`WebSocketSession` on ``wire``, sending what its queue held first."""
-    waiting = []
-    while not socket.queue.empty():
-        item = socket.queue.get_nowait()
-        socket.queue.task_done()
-        if item is not None:
-            waiting.append(item)
-    socket.__class__ = WebSocketSession
-    session: WebSocketSession = socket
+def adopt(session: Session, wire: Wire) -> None:
+    """Move ``session`` to ``wire``: what waited for a poll is written first, in order."""
+    waiting = session.queue or ()
+    session.queue = None
     session.wire = wire
-    session.hub = hub
-    session.queue = NO_QUEUE
+    session.upgraded = True
+    session.probe = None
     wire.receiver = session
-    for item in waiting:
-        session.push(packet_frame(item.encode()))
-    hub.pinger.add(session)
-    return session
+    for encoded in waiting:
+        if encoded != NOOP:
+            wire.send(packet_frame(encoded))
 
 
 class Probe:
-    """The receiver of a WebSocket that upgrades a long-polling session (Engine.IO's probe handshake).
+    """The receiver of a WebSocket that upgrades a long-polling session (Engine.IO's probe handshake)."""
 
-    The client sends ``2probe`` and gets ``3probe``; the pending long-poll is answered with a NOOP; the
-    client sends ``5`` and the session moves to the WebSocket (:func:`adopt`). Anything else ends the
-    WebSocket and the session stays on long-polling.
-    """
+    __slots__ = ("probed", "session", "wire")
 
-    __slots__ = ("hub", "probed", "socket", "wire")
-
-    def __init__(self, socket: AsyncSocket, wire: Wire, hub: Hub) -> None:
-        self.socket = socket
+    def __init__(self, session: Session, wire: Wire) -> None:
+        self.session = session
         self.wire = wire
-        self.hub = hub
         self.probed = False
 
     async def on_message(self, data: str | bytes) -> None:
-        socket, wire = self.socket, self.wire
-        if not self.probed and data == "2probe" and not socket.closed:
+        session, wire = self.session, self.wire
+        if session.closed or session.probe is not self:
+            wire.close(GOING_AWAY, "the session ended")
+        elif not self.probed and data == "2probe":
             self.probed = True
             wire.send(text_frame(b"3probe"))
-            socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends the pending long-poll
-        elif self.probed and data == "5" and not socket.closed:
-            socket.upgraded = True
-            socket.upgrading = False
-            adopt(socket, wire, self.hub)
+            # The pending poll (or the next one) ends with a NOOP, so the client can pause polling.
+            session.enqueue(NOOP)
+        elif self.probed and data == UPGRADE:
+            poll = session.poll
+            if poll is not None and not poll.done():
+                poll.set_result(None)  # its request answers what is left, or nothing
+            adopt(session, wire)
         else:
-            self._give_up()
-            wire.close()
+            session.probe = None
+            wire.close(NORMAL, "bad upgrade")
 
     async def on_lost(self) -> None:
-        self._give_up()
+        if self.session.probe is self:
+            self.session.probe = None
 
     def on_overflow(self) -> None:
         return None
 
-    def _give_up(self) -> None:
-        socket = self.socket
-        if not socket.upgraded:
-            socket.upgrading = False
-            if getattr(socket, "wire", None) is self.wire:
-                del socket.wire
+
+def encode_payload(packets: list[Encoded]) -> str:
+    """A long-polling payload: text packets as they are, binary ones as ``b`` and base64, ``\\x1e`` apart."""
+    return SEPARATOR.join(
+        packet if isinstance(packet, str) else "b" + base64.b64encode(packet).decode() for packet in packets
+    )
 
 
-class PollingSession(AsyncSocket):  # type: ignore[misc]  # untyped base class
-    """An Engine.IO socket on long-polling: each poll answers at most ``Payload.max_decode_packets``.
-
-    Engine.IO's server drains its whole queue into one response, but python-engineio's client refuses a
-    payload of more than ``max_decode_packets`` (16) packets and drops the connection: a busy room would
-    disconnect every python client on long-polling. The rest waits for the next poll, in order.
-    """
-
-    async def poll(self) -> list[eio_packet.Packet]:
-        try:
-            first = await asyncio.wait_for(
-                self.queue.get(), self.server.ping_interval + self.server.ping_timeout
-            )
-            self.queue.task_done()
-        except (TimeoutError, asyncio.CancelledError):
-            raise eio_exceptions.QueueEmpty() from None
-        if first is None:
-            return []
-        packets = [first]
-        while len(packets) < eio_payload.Payload.max_decode_packets and not self.queue.empty():
-            item = self.queue.get_nowait()
-            self.queue.task_done()
-            if item is None:
-                self.queue.put_nowait(None)
-                break
-            packets.append(item)
-        return packets
+def decode_payload(body: str) -> list[Encoded]:
+    """The packets of a long-polling POST body; ``ValueError`` for a malformed one."""
+    packets: list[Encoded] = []
+    for part in body.split(SEPARATOR):
+        if not part:
+            raise ValueError("an empty packet in the payload")
+        if part[0] == "b":
+            try:
+                packets.append(base64.b64decode(part[1:], validate=True))
+            except ValueError:
+                raise ValueError("a binary packet that is not base64") from None
+        elif part[0] in "0123456":
+            packets.append(part)
+        else:
+            raise ValueError(f"unknown packet type {part[0]!r}")
+    return packets
 
 
 class Pinger:
-    """Sends Engine.IO PINGs for every :class:`WebSocketSession` of a server, spread over the interval."""
+    """Pings every session of a server, spread over the interval, and enforces the deadlines on time."""
 
-    def __init__(self, interval_seconds: float) -> None:
-        self._buckets: list[set[WebSocketSession]] = [
-            set() for _ in range(max(1, round(interval_seconds / PING_TICK_SECONDS)))
-        ]
+    def __init__(self, interval: float, timeout: float, connect_timeout: float, engine: Any) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.tick = min(PING_TICK_SECONDS, interval / 4)
+        self._engine = engine
+        self._buckets: list[set[Session]] = [set() for _ in range(max(1, round(interval / self.tick)))]
         self._next = 0
+        self._pongs: deque[tuple[float, float, Session]] = deque()
+        self._connects: deque[tuple[float, Session]] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, session: WebSocketSession) -> None:
+    def add(self, session: Session) -> None:
         self._buckets[self._next % len(self._buckets)].add(session)
         self._next += 1
+        if self.connect_timeout:
+            self._connects.append((session.started + self.connect_timeout, session))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def discard(self, session: WebSocketSession) -> None:
+    def discard(self, session: Session) -> None:
         for bucket in self._buckets:
             if session in bucket:
                 bucket.remove(session)
@@ -290,57 +436,28 @@ class Pinger:
     async def _run(self) -> None:
         turn = 0
         while True:
-            await asyncio.sleep(PING_TICK_SECONDS)
-            now = time.time()
-            for session in self._buckets[turn]:
-                if session.last_ping is None and not session.closing:
-                    session.last_ping = now
-                    session.push(PING_FRAME)
+            await asyncio.sleep(self.tick)
+            now = time.monotonic()
+            for session in list(self._buckets[turn]):
+                if session.ping_sent is None and not session.closed:
+                    session.ping(now)
+                    self._pongs.append((now + self.timeout, now, session))
             turn = (turn + 1) % len(self._buckets)
+            await self._expire(now)
 
+    async def _expire(self, now: float) -> None:
+        pongs, connects = self._pongs, self._connects
+        while pongs and pongs[0][0] <= now:
+            _deadline, sent, session = pongs.popleft()
+            if session.ping_sent == sent and not session.closed:
+                await self._close(session, "ping timeout")
+        while connects and connects[0][0] <= now:
+            _deadline, session = connects.popleft()
+            if not session.closed and not self._engine.joined(session):
+                await self._close(session, "connect timeout")
 
-def websocket_class(hub: Hub) -> type:
-    """Engine.IO's aiohttp WebSocket wrapper for one server: the handshake, then a :class:`Wire`."""
-
-    class ChatWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base class
-        async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
-            request = environ["aiohttp.request"]
-            # The handler is the bound _websocket_handler of the Engine.IO socket being served.
-            socket: AsyncSocket = self.handler.__self__
-            answer = handshake(request, compress=hub.compress)
-            if isinstance(answer, web.StreamResponse):
-                await self._abandon(socket)
-                return answer
-            if socket.closed:
-                return web.Response(status=400, text="the session has ended")
-            response, deflate = answer
-            wire = Wire(
-                max_size=self.server.max_http_buffer_size,
-                max_backlog=hub.max_backlog(),
-                deflate=deflate,
-            )
-            try:
-                tail = take_over(request, wire, response)
-            except ConnectionResetError:  # the client left during the handshake
-                await self._abandon(socket)
-                return Detached()
-            # No data reaches the wire before the next turn of the event loop: its receiver is set first.
-            if socket.connected:  # a long-polling session upgrading
-                wire.receiver = Probe(socket, wire, hub)
-                socket.upgrading = True
-                socket.wire = wire  # so that shutdown can close it mid-upgrade
-            else:
-                socket.connected = True
-                socket.upgraded = True
-                adopt(socket, wire, hub)
-            if tail:
-                wire.data_received(tail)
-            return Detached()
-
-        async def _abandon(self, socket: AsyncSocket) -> None:
-            """End a session whose first WebSocket never opened (an upgrading one stays on long-polling)."""
-            if not socket.connected:
-                await socket.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-                self.server.sockets.pop(socket.sid, None)
-
-    return ChatWebSocket
+    async def _close(self, session: Session, reason: str) -> None:
+        try:
+            await session.close(reason)
+        except Exception:
+            log.exception("closing session %s (%s) failed", session.sid, reason)

@@ -3,10 +3,10 @@
 aiohttp serves a WebSocket from inside its request handler: the request, its parsed headers, the HTTP
 protocol and parser, a WebSocket reader and writer, two tasks and a stack of coroutine frames live as long
 as the connection does, about half of what an idle chat connection costs. Here aiohttp only routes the
-upgrade request; :func:`handshake` checks it and builds the 101 answer, :func:`take_over` takes the TCP
-transport away from aiohttp (which then finishes the request and forgets the connection), and one
-:class:`Wire` serves the connection from then on: no task while idle, frames parsed as they arrive,
-finished frames written as they are.
+upgrade request; :func:`handshake` checks it and builds the 101 answer,
+:func:`chatio.transport.seam.take_over` takes the TCP transport away from aiohttp (which then finishes the
+request and forgets the connection), and one :class:`Wire` serves the connection from then on: no task
+while idle, frames parsed as they arrive, finished frames written as they are.
 
 A :class:`Wire` hands each complete message to its :class:`Receiver`, one at a time and in order, from a
 task that exists only while messages wait; more than ``READ_AHEAD`` waiting messages pause reading from
@@ -24,7 +24,8 @@ import logging
 import struct
 import zlib
 from collections import deque
-from typing import Any, Final, Protocol
+from collections.abc import Mapping
+from typing import Final, Protocol
 
 from aiohttp import web
 
@@ -188,18 +189,23 @@ def shared_deflate(window_bits: int) -> Deflate:
     return deflate
 
 
-def handshake(request: web.BaseRequest, *, compress: bool) -> tuple[bytes, Deflate | None] | web.Response:
-    """The 101 answer to a WebSocket upgrade request (and the deflate it agreed), or a refusal."""
-    headers = request.headers
-    if headers.get("Upgrade", "").lower() != "websocket":
+def handshake(
+    request: web.BaseRequest, *, compress: bool, headers: Mapping[str, str] | None = None
+) -> tuple[bytes, Deflate | None] | web.Response:
+    """The 101 answer to a WebSocket upgrade request (and the deflate it agreed), or a refusal.
+
+    ``headers`` go into the answer as they are (CORS, a cookie)."""
+    extra = headers or {}
+    asked = request.headers
+    if asked.get("Upgrade", "").lower() != "websocket":
         return web.Response(status=400, text="expected Upgrade: websocket")
-    if "upgrade" not in (token.strip().lower() for token in headers.get("Connection", "").split(",")):
+    if "upgrade" not in (token.strip().lower() for token in asked.get("Connection", "").split(",")):
         return web.Response(status=400, text="expected Connection: Upgrade")
-    if headers.get("Sec-WebSocket-Version") != "13":
+    if asked.get("Sec-WebSocket-Version") != "13":
         return web.Response(
             status=426, text="WebSocket version 13 only", headers={"Sec-WebSocket-Version": "13"}
         )
-    key = headers.get("Sec-WebSocket-Key", "")
+    key = asked.get("Sec-WebSocket-Key", "")
     try:
         valid = len(base64.b64decode(key, validate=True)) == 16
     except (binascii.Error, ValueError):
@@ -212,9 +218,10 @@ def handshake(request: web.BaseRequest, *, compress: bool) -> tuple[bytes, Defla
         "Connection: Upgrade",
         f"Sec-WebSocket-Accept: {accept_key(key.encode()).decode()}",
     ]
+    lines += [f"{name}: {value}" for name, value in extra.items()]
     deflate = None
     if compress:
-        agreed = negotiate_deflate(",".join(headers.getall("Sec-WebSocket-Extensions", [])))
+        agreed = negotiate_deflate(",".join(asked.getall("Sec-WebSocket-Extensions", [])))
         if agreed is not None:
             lines.append(f"Sec-WebSocket-Extensions: {agreed[0]}")
             deflate = agreed[1]
@@ -232,34 +239,6 @@ class Detached(web.StreamResponse):
 
     async def write_eof(self, data: bytes = b"") -> None:
         return None
-
-
-def take_over(request: web.BaseRequest, wire: Wire, answer: bytes) -> bytes:
-    """Move the request's TCP connection from aiohttp to ``wire`` and send ``answer``.
-
-    Returns the bytes that arrived after the request (for ``wire.data_received`` once its receiver is
-    ready). aiohttp 3.14's request handler keeps the connection in its ``transport``, the bytes after an
-    upgrade request in ``_message_tail``, and its server lists it until its request task ends; with the
-    transport taken, the handler's task returns :class:`Detached` and aiohttp forgets the connection without
-    closing it (``tests/transport/test_seam.py`` pins these).
-    """
-    handler: Any = request.protocol
-    transport = request.transport
-    if transport is None or handler is None:
-        raise ConnectionResetError("the connection closed during the handshake")
-    tail: bytes = handler._message_tail
-    handler._message_tail = b""
-    paused = handler._reading_paused
-    handler.transport = None
-    handler.keep_alive(False)  # cancels its keep-alive timer, which would hold it for 75 s
-    if handler._manager is not None:
-        handler._manager.connection_lost(handler)
-    wire.transport = transport
-    transport.set_protocol(wire)
-    transport.write(answer)
-    if paused:
-        transport.resume_reading()
-    return tail
 
 
 # --- the wire -----------------------------------------------------------------------------------------------

@@ -1,89 +1,85 @@
-"""The broadcast fast path and the python-socketio/engineio internals chatio relies on (pinned versions)."""
+"""The seam into python-socketio and aiohttp (chatio/transport/seam.py), and the broadcast fast path."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
-from importlib.metadata import version
+from pathlib import Path
 
-import engineio
 import pytest
 import socketio
-from aiohttp import web_server
 from aiohttp.web_protocol import RequestHandler
-from engineio.async_drivers import aiohttp as eio_aiohttp
 
+import chatio
 from chatio import transport
 from chatio.config import Settings
 from chatio.keys import SERVER
+from chatio.transport import ChatServer
+from chatio.transport.engine import EngineServer
 from chatio.transport.frames import binary_frame
 from chatio.transport.wire import Wire
 from tests.harness import clients, connect, serving
 
 
-def test_pinned_versions_are_installed() -> None:
-    assert version("python-socketio") == "5.18.1"
-    assert version("python-engineio") == "4.15.1"
-    assert version("aiohttp") == "3.14.5"
+def test_python_socketio_builds_chatio_engine() -> None:
+    """``_engineio_server_class()`` is how python-socketio builds its Engine.IO server, with its options."""
+    server = ChatServer(async_mode="aiohttp", ping_interval=0.3, ping_timeout=0.2, max_http_buffer_size=5000)
+    assert type(server.eio) is EngineServer
+    assert (server.eio.ping_interval, server.eio.ping_timeout, server.eio.max_payload) == (0.3, 0.2, 5000)
+    # python-socketio registered its handlers on it; ChatServer put its own packet check first.
+    assert set(server.eio.handlers) == {"connect", "message", "disconnect"}
+    assert server.eio.handlers["message"] == server.receive_message
+    assert server.async_handlers, "call() needs async_handlers"
 
 
-def test_internals_have_the_expected_shape() -> None:
-    params = list(inspect.signature(socketio.AsyncServer._handle_event_internal).parameters)
-    assert params == ["self", "server", "sid", "eio_sid", "data", "namespace", "id"]
-    assert list(inspect.signature(socketio.AsyncServer._handle_eio_disconnect).parameters) == [
-        "self",
-        "eio_sid",
-        "reason",
-    ]
-    # ChatServer._handle_event_internal replays this body, writing the ack as one frame.
-    internal = inspect.getsource(socketio.AsyncServer._handle_event_internal)
-    for needle in [
-        "r = await server._trigger_event(data[0], namespace, sid, *data[1:])",
-        "if r != self.not_handled and id is not None:",
-        "packet.ACK, namespace=namespace, id=id, data=data",
-    ]:
-        assert needle in internal, needle
-    # ChatServer.receive_event calls _handle_event as _handle_eio_message does for a text EVENT.
-    message = inspect.getsource(socketio.AsyncServer._handle_eio_message)
-    assert "if eio_sid in self._binary_packet:" in message
-    assert "await self._handle_event(eio_sid, pkt.namespace, pkt.id,\n" in message
-    socket_source = inspect.getsource(engineio.async_socket.AsyncSocket)
-    # WebSocketSession overrides send/schedule_ping/close and relies on receive() for every packet type.
-    for needle in [
-        "_async['websocket'](\n            self._websocket_handler",
-        "if pkt.packet_type == packet.PONG:\n            self.schedule_ping()",
-        "await self.close(wait=False, abort=True,",
-        "last_ping = self.last_ping",
-    ]:
-        assert needle in socket_source, needle
-    # PollingSession.poll re-implements AsyncSocket.poll, capped at what python clients decode.
-    assert engineio.payload.Payload.max_decode_packets == 16
-    assert "self.queue.task_done()" in inspect.getsource(engineio.async_socket.AsyncSocket.poll)
-    # FastManager.basic_disconnect replays the base body with an index instead of the scan.
-    disconnect = inspect.getsource(socketio.base_manager.BaseManager.basic_disconnect)
-    for needle in ["self.basic_leave_room(sid, namespace, room)", "del self.callbacks[sid]"]:
-        assert needle in disconnect, needle
-    assert disconnect.count("pending_connect") == 5 and disconnect.count("pending_disconnect") == 5
-    connect = inspect.getsource(engineio.async_server.AsyncServer._handle_connect)
-    assert "await s.send(pkt)" in connect and "s.schedule_ping()" in connect
-    assert "s.check_ping_timeout()" in inspect.getsource(engineio.async_server.AsyncServer._service_task)
-    # ChatWebSocket replaces the driver's __call__ and keeps its constructor (handler, server).
-    assert list(inspect.signature(eio_aiohttp.WebSocket.__init__).parameters) == ["self", "handler", "server"]
-    # client_environ (chatio/transport/server.py) finds the peer through the request in the environ.
-    assert "'aiohttp.request': request" in inspect.getsource(eio_aiohttp.translate_request)
-    # take_over (chatio/transport/wire.py) leans on aiohttp's request handler.
+def test_the_private_names_the_seam_uses_exist() -> None:
+    """Each python-socketio internal chatio/transport/seam.py calls or overrides, with its parameters."""
+
+    def params(function: object) -> list[str]:
+        return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+    server = socketio.AsyncServer
+    assert params(server._engineio_server_class) == ["self"]
+    assert params(server._handle_event) == ["self", "eio_sid", "namespace", "id", "data"]
+    assert params(server._trigger_event) == ["self", "event", "namespace", "args"]
+    assert params(server._send_packet) == ["self", "eio_sid", "pkt"]
+    assert params(server._handle_eio_message) == ["self", "eio_sid", "data"]
+    assert isinstance(socketio.AsyncServer()._binary_packet, dict)
+    # take_over leans on aiohttp's request handler (the behaviour: test_wire's
+    # test_aiohttp_lets_go_of_taken_over_connections).
     slots = {name for cls in RequestHandler.__mro__ for name in getattr(cls, "__slots__", ())}
-    assert {"transport", "_message_tail", "_manager", "_task_handler", "_reading_paused"} <= slots
-    assert (
-        "if not self._force_close:\n            self._task_handler = None\n            if self.transport"
-        in (inspect.getsource(RequestHandler.start))
-    )
-    assert "_task_handler.add_done_callback" in inspect.getsource(web_server.Server.connection_lost)
-    pubsub = inspect.getsource(socketio.async_pubsub_manager.AsyncPubSubManager._handle_emit)
-    assert "await super().emit(" in pubsub
+    assert {"transport", "_message_tail", "_manager", "_reading_paused"} <= slots
+    # FastRedisManager's local delivery goes through FastManager.emit by the method resolution order.
     mro = transport.FastRedisManager.__mro__
     assert mro.index(transport.FastManager) < mro.index(socketio.AsyncManager)
     assert mro.index(socketio.async_pubsub_manager.AsyncPubSubManager) < mro.index(transport.FastManager)
+
+
+def test_no_private_api_outside_the_seam() -> None:
+    """No module of chatio but the seam (and fan-out, for the pub/sub hooks) names a private attribute of
+    python-socketio's server or managers, or of aiohttp's request handler."""
+    theirs = {
+        name
+        for cls in (socketio.AsyncServer, socketio.AsyncRedisManager)
+        for name in dir(cls)
+        if name.startswith("_") and not name.startswith("__")
+    }
+    theirs |= {name for name in vars(socketio.AsyncServer()) if name.startswith("_")}
+    # aiohttp's request handler: the distinctive names take_over uses (its ``_manager`` is a common word).
+    theirs |= {"_message_tail", "_reading_paused", "_task_handler", "_force_close"}
+    root = Path(chatio.__file__).parent
+    allowed = {root / "transport" / "seam.py": theirs, root / "transport" / "fanout.py": _PUBSUB_HOOKS}
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "name", None)
+            if name in theirs and name not in allowed.get(path, ()):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} {name}")  # type: ignore[attr-defined]
+    assert offenders == []
+
+
+_PUBSUB_HOOKS = {"_publish", "_listen", "_handle_emit", "_thread"}
 
 
 def test_text_frames_follow_rfc_6455() -> None:

@@ -224,7 +224,7 @@ async def test_protocol_violations_close_with_the_right_code(frame: bytes, code:
 
 async def test_a_close_frame_is_answered_and_the_session_ends() -> None:
     async with serving() as server, raw_session(server.url) as raw:
-        sockets = server.app[SERVER].eio.sockets
+        sockets = server.app[SERVER].eio.sessions
         assert len(sockets) == 1
         await raw.send(client_frame(struct.pack("!H", 1000) + b"bye", OP_CLOSE))
         assert await raw.closed_with() == 1000
@@ -237,10 +237,12 @@ async def test_a_close_frame_is_answered_and_the_session_ends() -> None:
 
 async def test_binary_messages_reach_engine_io() -> None:
     async with serving() as server, raw_session(server.url) as raw:
-        # A binary Engine.IO message outside a Socket.IO attachment: dropped, reported once, not fatal.
+        # A binary Engine.IO message outside a Socket.IO attachment is a malformed packet: the session
+        # ends (CLOSE, then the WebSocket closes with 1008), as the reference server's would.
         await raw.send(client_frame(b"\x01\x02", OP_BINARY))
-        await raw.send(client_frame(b'421["join_room",{"room":"r"}]'))
-        assert (await raw.text()).startswith("431[")
+        assert await raw.text() == "1"
+        assert await raw.closed_with() == 1008
+        assert not server.app[SERVER].eio.sessions
 
 
 async def test_handshake_refusals() -> None:
@@ -254,7 +256,7 @@ async def test_handshake_refusals() -> None:
             url, headers=base | {"Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "8"}
         ) as response:
             assert response.status == 426 and response.headers["Sec-WebSocket-Version"] == "13"
-        assert not server.app[SERVER].eio.sockets, "a refused handshake leaves no session behind"
+        assert not server.app[SERVER].eio.sessions, "a refused handshake leaves no session behind"
 
 
 async def test_aiohttp_lets_go_of_taken_over_connections() -> None:
@@ -302,7 +304,7 @@ async def test_per_message_deflate_both_ways_when_turned_on() -> None:
         assert body.startswith("432[") and text in body
         # Every deflate connection shares one compressor (about 256 KiB each otherwise).
         async with raw_session(server.url, extensions=offer):
-            wires = [socket.wire for socket in server.app[SERVER].eio.sockets.values()]
+            wires = [socket.wire for socket in server.app[SERVER].eio.sessions.values()]
             assert len(wires) == 2 and wires[0].deflate is wires[1].deflate is not None
         # A deflated bomb larger than the payload limit once inflated is refused.
         await raw.send(client_frame(deflated(b"4" + b"x" * (settings.max_payload_bytes + 10)), rsv=0x40))
@@ -372,7 +374,7 @@ async def test_a_probed_upgrade_moves_the_session_to_the_websocket() -> None:
         await ws.send_str("5")
         await ws.send_str('40{"username":"upgraded"}')
         assert (await ws.receive_str(timeout=5)).startswith("40{")
-        assert type(server.app[SERVER].eio.sockets[sid]).__name__ == "WebSocketSession"
+        assert server.app[SERVER].eio.sessions[sid].transport == "websocket"
         await ws.close()
 
 
