@@ -7,7 +7,7 @@ checked by readiness, and started and stopped together.
 * :class:`~chatio.ratelimit.redis.RedisRateLimiter`: one budget per user, whichever process they use.
 
 Readiness (``/readyz``) fails with ``redis`` while Redis does not answer or this process's presence is not
-registered again after an outage, and with ``redis_pubsub`` while this process is not subscribed to the
+registered again after an outage, and with ``pubsub`` while this process is not subscribed to the
 other processes' events.
 """
 
@@ -93,7 +93,7 @@ class Cluster:
         if isinstance(manager, ClusterManager):
             self._manager = manager
             manager.fetch = fetcher(store)
-            health.add_check("redis_pubsub", manager.check)
+            health.add_check("pubsub", manager.check)
         self._presence_used = presence is self.presence
         if self._presence_used:
             self.presence.announcer = OutboxAnnouncer(outbox)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric as PrometheusMetric
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -77,3 +80,64 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def names(self) -> list[str]:
+        """Every metric's dotted name (``chat.connections.active``), as Spring's ``/actuator/metrics``."""
+        return sorted(_dotted(family.name) for family in self.registry.collect())
+
+    def measure(self, name: str, tags: Mapping[str, str]) -> Measured | None:
+        """One metric by dotted or Prometheus name, its samples filtered by ``tags`` (label: value), summed
+        as Spring's ``/actuator/metrics/{name}`` does; None when no such metric, or no sample matches."""
+        wanted = name.replace(".", "_")
+        for family in self.registry.collect():
+            if family.name == wanted:
+                return _measured(family, tags)
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Measured:
+    name: str
+    description: str
+    base_unit: str | None
+    #: (statistic, value): COUNT and TOTAL (TOTAL_TIME for seconds) for counters and histograms, else VALUE.
+    measurements: list[tuple[str, float]]
+    #: Label name -> the values seen, over all of the metric's samples.
+    available_tags: dict[str, list[str]]
+
+
+_NOT_TAGS: Final = frozenset({"le", "quantile"})
+
+
+def _dotted(name: str) -> str:
+    return name.replace("_", ".")
+
+
+def _measured(family: PrometheusMetric, tags: Mapping[str, str]) -> Measured | None:
+    samples = [s for s in family.samples if not s.name.endswith("_created")]
+    available: dict[str, set[str]] = {}
+    for sample in samples:
+        for label, value in sample.labels.items():
+            if label not in _NOT_TAGS:
+                available.setdefault(label, set()).add(value)
+    chosen = [s for s in samples if all(s.labels.get(k) == v for k, v in tags.items())]
+    if tags and not chosen:
+        return None
+    unit = "seconds" if family.name.endswith("_seconds") else None
+
+    def total(suffix: str) -> float:
+        return sum(s.value for s in chosen if s.name == family.name + suffix)
+
+    if family.type == "counter":
+        measurements = [("COUNT", total("_total"))]
+    elif family.type in ("histogram", "summary"):
+        measurements = [("COUNT", total("_count")), ("TOTAL_TIME" if unit else "TOTAL", total("_sum"))]
+    else:
+        measurements = [("VALUE", sum(s.value for s in chosen))]
+    return Measured(
+        _dotted(family.name),
+        family.documentation,
+        unit,
+        measurements,
+        {label: sorted(values) for label, values in sorted(available.items())},
+    )

@@ -1,4 +1,5 @@
-"""What operators and Kubernetes read: liveness, readiness and Prometheus metrics."""
+"""What operators and Kubernetes read: liveness, readiness and Prometheus metrics, also on Actuator's
+paths (:mod:`chatio.web.actuator`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from aiohttp import web
 from chatio.health import Health
 from chatio.keys import METRICS
 from chatio.metrics import CONTENT_TYPE
+from chatio.web.actuator import actuator_routes
+from chatio.web.api import guarded_routes
 
 
 def operation_routes(health: Health) -> list[web.RouteDef]:
-    return [*health.routes(), web.get("/metrics", _metrics)]
+    return [*health.routes(), web.get("/metrics", _metrics), *guarded_routes(actuator_routes())]
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -226,13 +226,22 @@ async def test_delivery_resumes_after_redis_restarts(
                 lambda s=server: get_json(f"{s.url}/readyz")[0] == 503, 5, "readiness reports it"
             )
         status, body = get_json(f"{one.url}/readyz")
-        assert status == 503 and {"redis", "redis_pubsub"} <= set(body["failing"])
+        assert status == 503 and {"redis", "pubsub"} <= set(body["failing"])
+        status, actuator = get_json(f"{one.url}/actuator/health")
+        assert status == 503 and actuator["status"] == "DOWN", actuator
+        assert {n: c["status"] for n, c in actuator["components"].items()} == {
+            "store": "UP",
+            "redis": "DOWN",
+            "pubsub": "DOWN",
+        }
         during = [await alice.send(f"during {i}") for i in range(3)]  # stored and acknowledged
         assert (await bob.send("bob during"))["seq"] == 5
 
         redis.start()  # the same port, empty
         for server in (one, two):
             await eventually(lambda s=server: get_json(f"{s.url}/readyz")[0] == 200, 15, "ready again")
+        status, actuator = get_json(f"{one.url}/actuator/health")
+        assert status == 200 and set(actuator["components"]) == {"store", "redis", "pubsub"}, actuator
         # Neither client reconnected: their processes caught up on what Redis could not carry.
         await eventually(lambda: bob.holds(during) and alice.holds(bob.acked), 10, "caught up")
         after = await bob.send("after")
