@@ -1,8 +1,16 @@
 """Redis connections for the cluster parts, and the log that keeps a Redis outage loud but readable.
 
-``CHATIO_REDIS_URL`` is ``redis://``, ``rediss://`` or ``redis+sentinel://[:password@]h1:p1,h2:p2/db/name``
-(the master ``name`` is required, see ``config.py``). Every command is bounded by
-``CHATIO_REDIS_TIMEOUT_SECONDS`` and retried at most once: callers fall back or report instead of waiting.
+``CHATIO_REDIS_URL`` is one of
+
+* ``redis://`` or ``rediss://``: one Redis;
+* ``redis+sentinel://[:password@]h1:p1,h2:p2/db/name``: a Sentinel-managed primary (the master ``name`` is
+  required, see ``config.py``);
+* ``redis+cluster://[user:password@]h1:p1,h2:p2,...`` (``rediss+cluster://`` for TLS): a Redis Cluster,
+  reached through any of the listed nodes; redis-py's cluster client learns the slot map from them and
+  follows it as it changes (failover, resharding).
+
+Every command is bounded by ``CHATIO_REDIS_TIMEOUT_SECONDS`` and retried at most once: callers fall back or
+report instead of waiting.
 """
 
 from __future__ import annotations
@@ -10,9 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Final
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
@@ -21,8 +30,18 @@ from redis.exceptions import RedisError
 # What a Redis call may raise when the server is away: redis-py's own errors, and the OS's for sockets.
 REDIS_ERRORS: Final = (RedisError, OSError)
 
+CLUSTER_SCHEMES: Final = ("redis+cluster://", "rediss+cluster://")
 
-def connect(url: str, *, timeout: float, retries: int = 1, decode: bool = False) -> Redis:
+#: A client of one Redis (or Sentinel-managed primary) or of a Redis Cluster.
+RedisClient = Redis | RedisCluster
+
+
+def is_cluster(url: str) -> bool:
+    """True for a Redis Cluster URL."""
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def connect(url: str, *, timeout: float, retries: int = 1, decode: bool = False) -> RedisClient:
     """A client (with its own pool) for ``url``; it connects lazily and reconnects by itself.
 
     ``decode``: replies as ``str`` instead of ``bytes``.
@@ -33,6 +52,11 @@ def connect(url: str, *, timeout: float, retries: int = 1, decode: bool = False)
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries),
     }
+    if is_cluster(url):
+        nodes, credentials = parse_cluster_url(url)
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes], **credentials, **options
+        )
     if not url.startswith("redis+sentinel://"):
         return Redis.from_url(url, **options)
     sentinels, service, credentials = parse_sentinel_url(url)
@@ -52,21 +76,41 @@ def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, 
     The same format as python-socketio's ``AsyncRedisManager`` reads.
     """
     parsed = urlparse(url)
-    sentinels = []
-    for host_port in parsed.netloc.rpartition("@")[2].split(","):
-        host, _, port = host_port.rpartition(":")
-        sentinels.append((host, int(port)))
-    credentials: dict[str, Any] = {}
-    if parsed.username:
-        credentials["username"] = unquote(parsed.username)
-    if parsed.password:
-        credentials["password"] = unquote(parsed.password)
+    credentials = _credentials(parsed)
     parts = parsed.path.split("/")
     if len(parts) >= 2 and parts[1]:
         credentials["db"] = int(parts[1])
     if len(parts) < 3 or not parts[2]:
         raise ValueError("a redis+sentinel:// URL needs the master name after the database: .../0/name")
-    return sentinels, parts[2], credentials
+    return _hosts(parsed), parts[2], credentials
+
+
+def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """``redis+cluster://[user:password@]h1:p1,h2:p2`` -> (nodes, client options: credentials, TLS)."""
+    parsed = urlparse(url)
+    options = _credentials(parsed)
+    if url.startswith("rediss+"):
+        options["ssl"] = True
+    return _hosts(parsed), options
+
+
+def _hosts(parsed: ParseResult) -> list[tuple[str, int]]:
+    hosts = []
+    for host_port in parsed.netloc.rpartition("@")[2].split(","):
+        host, _, port = host_port.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a Redis node must be host:port, not {host_port!r}")
+        hosts.append((host, int(port)))
+    return hosts
+
+
+def _credentials(parsed: ParseResult) -> dict[str, Any]:
+    credentials: dict[str, Any] = {}
+    if parsed.username:
+        credentials["username"] = unquote(parsed.username)
+    if parsed.password:
+        credentials["password"] = unquote(parsed.password)
+    return credentials
 
 
 class Outage:

@@ -11,10 +11,13 @@ from chatio.store import Store
 from chatio.store.memory import MemoryStore
 from chatio.store.mongo import MongoStore
 from tests.services import (  # noqa: F401 - fixtures, found by pytest through this module
+    any_redis_url,
     mongod_factory,
     mongodb_admin,
     mongodb_database,
     mongodb_uri,
+    redis_cluster_factory,
+    redis_cluster_url,
     redis_url,
 )
 

@@ -1,10 +1,13 @@
 """Real servers for the suite, as pytest fixtures (registered in ``conftest.py``).
 
-``mongodb_uri`` and ``redis_url`` are session-wide: ``CHATIO_TEST_MONGODB_URI`` / ``CHATIO_TEST_REDIS_URL``
-when set, otherwise a ``mongod`` (single-member replica set) and a ``redis-server`` started here on free
-127.0.0.1 ports and stopped by PID at the end. ``mongodb_database`` gives each test a database of its own,
-dropped afterwards. ``mongod_factory`` starts private ``mongod`` processes that a test may stop, kill and
-restart. A missing binary skips the tests that need it, or fails them when ``CI=true``.
+``mongodb_uri``, ``redis_url`` and ``redis_cluster_url`` are session-wide: ``CHATIO_TEST_MONGODB_URI`` /
+``CHATIO_TEST_REDIS_URL`` / ``CHATIO_TEST_REDIS_CLUSTER_URL`` when set, otherwise a ``mongod``
+(single-member replica set), a ``redis-server`` and a Redis Cluster (six ``redis-server --cluster-enabled
+yes``: three masters with a replica each) started here on free 127.0.0.1 ports and stopped by PID at the
+end. ``any_redis_url`` is either Redis, for suites that run against both; ``redis_cluster_factory`` starts
+private clusters that a test may break (kill a master). ``mongodb_database`` gives each test a database of
+its own, dropped afterwards. ``mongod_factory`` starts private ``mongod`` processes that a test may stop,
+kill and restart. A missing binary skips the tests that need it, or fails them when ``CI=true``.
 """
 
 from __future__ import annotations
@@ -19,13 +22,26 @@ import pytest
 from pymongo import MongoClient
 
 from tests.prereqs import require
-from tools.devservices import MongodProcess, RedisProcess, ServiceError, find_mongod, find_redis_server
+from tools.devservices import (
+    MongodProcess,
+    RedisCluster,
+    RedisProcess,
+    ServiceError,
+    find_mongod,
+    find_redis_server,
+)
 
 MONGODB_URI_VARIABLE = "CHATIO_TEST_MONGODB_URI"
 REDIS_URL_VARIABLE = "CHATIO_TEST_REDIS_URL"
+REDIS_CLUSTER_URL_VARIABLE = "CHATIO_TEST_REDIS_CLUSTER_URL"
+#: The two kinds of Redis, for ``pytest.mark.parametrize``-style fixtures.
+REDIS_KINDS = [
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("cluster", marks=pytest.mark.redis),
+]
 
 
-def _start(process: MongodProcess | RedisProcess) -> None:
+def _start(process: MongodProcess | RedisProcess | RedisCluster) -> None:
     try:
         process.start()
     except ServiceError as exc:
@@ -103,12 +119,61 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    binary = find_redis_server()
-    require(binary is not None, f"redis-server not found: `make deps-system` or set {REDIS_URL_VARIABLE}")
-    assert binary is not None
-    process = RedisProcess(tmp_path_factory.mktemp("redis"), binary=binary)
+    process = RedisProcess(tmp_path_factory.mktemp("redis"), binary=_redis_binary())
     _start(process)
     try:
         yield process.url
     finally:
         process.stop()
+
+
+def _redis_binary() -> Path:
+    binary = find_redis_server()
+    require(binary is not None, f"redis-server not found: `make deps-system` or set {REDIS_URL_VARIABLE}")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``redis+cluster://`` URL of a Redis Cluster for the whole session (do not break its nodes)."""
+    given = os.environ.get(REDIS_CLUSTER_URL_VARIABLE)
+    if given:
+        yield given
+        return
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), binary=_redis_binary())
+    _start(cluster)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The session's single Redis, then its Redis Cluster."""
+    fixture = "redis_url" if request.param == "redis" else "redis_cluster_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+RedisClusterFactory = Callable[..., RedisCluster]
+
+
+@pytest.fixture
+def redis_cluster_factory(tmp_path: Path) -> Iterator[RedisClusterFactory]:
+    """Start private Redis Clusters (``RedisCluster`` keyword arguments); all stopped afterwards."""
+    binary = _redis_binary()
+    started: list[RedisCluster] = []
+
+    def make(**options: Any) -> RedisCluster:
+        cluster = RedisCluster(tmp_path / f"cluster{len(started)}", binary=binary, **options)
+        started.append(cluster)
+        _start(cluster)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in started:
+            cluster.stop()

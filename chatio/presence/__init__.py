@@ -25,6 +25,15 @@ OFFLINE = "offline"
 ONLINE = "online"
 
 
+class RoomFull(Exception):
+    """A join refused because the room holds its limit of users."""
+
+    def __init__(self, room: str, limit: int) -> None:
+        super().__init__(f"room {room!r} has {limit} members")
+        self.room = room
+        self.limit = limit
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class MemberState:
     user: str
@@ -38,8 +47,12 @@ class Presence(Protocol):
     async def disconnect(self, user: str, sid: str) -> bool:
         """Forget a socket; True when it was the user's last (they went offline)."""
 
-    async def join(self, room: str, user: str, sid: str) -> bool:
-        """Put a socket in ``room``; True when it is the user's first socket there."""
+    async def join(self, room: str, user: str, sid: str, limit: int = 0) -> bool:
+        """Put a socket in ``room``; True when it is the user's first socket there.
+
+        ``limit`` > 0: raise :class:`RoomFull` instead when the user is not in ``room`` yet and ``limit``
+        users are; the check and the join are one step, for every process sharing this presence.
+        """
 
     async def leave(self, room: str, user: str, sid: str) -> bool:
         """Take a socket out of ``room``; True when it was the user's last socket there."""
@@ -96,7 +109,10 @@ class MemoryPresence:
         self._status.pop(user, None)
         return True
 
-    async def join(self, room: str, user: str, sid: str) -> bool:
+    async def join(self, room: str, user: str, sid: str, limit: int = 0) -> bool:
+        users: dict[str, set[str]] = self._rooms.get(room, {})
+        if limit > 0 and user not in users and len(users) >= limit:
+            raise RoomFull(room, limit)
         sockets = self._rooms[room][user]
         if sid in sockets:
             return False

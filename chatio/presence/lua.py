@@ -1,7 +1,11 @@
 """The Lua scripts behind :class:`~chatio.presence.redis.RedisPresence`; each runs atomically in Redis.
 
-Every script gets the key prefix ``P`` (``<CHATIO_REDIS_PREFIX>:presence``) as ``ARGV[1]`` and builds its
-keys from it, so they need a single Redis (or Sentinel-managed primary), not Redis Cluster. Layout:
+Every script gets the key prefix ``P`` (``{<CHATIO_REDIS_PREFIX>:presence}``) as ``ARGV[1]`` and builds
+its keys from it; ``KEYS[1]`` is ``P`` too, so that a Redis Cluster client sends the script to the node
+that owns ``P``'s slot. ``P`` is a hash tag: every presence key lives in that one slot, so each script runs
+on one node of a Redis Cluster (and on a single Redis as before). The price is that one shard carries all
+of presence: a few small writes per connect, join, leave and disconnect, and one heartbeat per process
+and interval, never anything per message (docs/scaling.md counts it). Layout:
 
 ``P:pods``              sorted set: process id -> heartbeat deadline (ms, Redis clock)
 ``P:podname``           hash: process id -> pod name (``CHATIO_POD_NAME``)
@@ -133,11 +137,16 @@ return last and 1 or 0
 """
 )
 
-# ARGV: P, pod, room, user, sid -> 1 when it is the user's first socket in the room
+# ARGV: P, pod, room, user, sid, limit -> 1 when it is the user's first socket in the room, -1 when the
+# user is not in the room and ``limit`` (> 0) users are: the socket is not joined.
 JOIN: Final = (
     _HELPERS
     + """
-local pod, room, user, sid = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local pod, room, user, sid, limit = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local members = P .. ':room:' .. room
+if limit > 0 and redis.call('HEXISTS', members, user) == 0 and redis.call('HLEN', members) >= limit then
+  return -1
+end
 track(sid, user, pod)
 return join(room, user, sid) and 1 or 0
 """

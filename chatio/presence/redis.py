@@ -27,16 +27,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Protocol
 
-from redis.asyncio import Redis
-
-from chatio.presence import OFFLINE, MemberState, MemoryPresence, lua
-from chatio.redisconn import REDIS_ERRORS, Outage
+from chatio.presence import OFFLINE, MemberState, MemoryPresence, RoomFull, lua
+from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient
 
 log = logging.getLogger(__name__)
 
 REAP_BATCH: Final = 200
 _MAX_REAP_BATCHES: Final = 100  # per dead process and beat; the next beat continues
-_RESTORE_BATCH: Final = 200
+_RESTORE_BATCH: Final = 32
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,13 +73,14 @@ class _Socket:
 class RedisPresence:
     """Cluster-wide presence; ``start()`` begins the heartbeat, ``close()`` ends it and leaves the cluster."""
 
-    def __init__(self, redis: Redis, *, pod: str, prefix: str, heartbeat_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, *, pod: str, prefix: str, heartbeat_seconds: float) -> None:
         self.pod = pod
         # Unique per process lifetime: a restarted process (same pod name) never inherits stale sockets.
         self.pod_id = f"{pod}#{secrets.token_hex(4)}"
         self.announcer: Announcer | None = None
         self._redis = redis
-        self._p = f"{prefix}:presence"
+        self._p = "{" + prefix + ":presence}"  # a hash tag: see chatio.presence.lua
+        self._keys = [self._p]
         self._heartbeat = heartbeat_seconds
         self._ttl_ms = max(1, round(heartbeat_seconds * 3000))
         self._local = MemoryPresence(pod)
@@ -138,7 +137,9 @@ class RedisPresence:
     async def beat(self) -> None:
         """One heartbeat: refresh this process's deadline, repair its registration, reap dead ones."""
         try:
-            intact, held = await self._beat(args=[self._p, self.pod_id, self.pod, self._ttl_ms])
+            intact, held = await self._beat(
+                keys=self._keys, args=[self._p, self.pod_id, self.pod, self._ttl_ms]
+            )
             # Sockets held in Redis and here differ for a moment while commands are in flight; a difference
             # seen on two beats in a row is drift, and re-registering repairs it.
             drifted = int(held) != len(self._sockets)
@@ -156,7 +157,9 @@ class RedisPresence:
     async def connect(self, user: str, sid: str) -> bool:
         local = await self._local.connect(user, sid)
         self._sockets.setdefault(sid, _Socket(user)).connected = True
-        answer = await self._cluster(lambda: self._connect(args=[self._p, self.pod_id, sid, user]))
+        answer = await self._cluster(
+            lambda: self._connect(keys=self._keys, args=[self._p, self.pod_id, sid, user])
+        )
         return local if answer is None else bool(answer)
 
     async def disconnect(self, user: str, sid: str) -> bool:
@@ -166,13 +169,18 @@ class RedisPresence:
             socket.connected = False
             if not socket.rooms:
                 del self._sockets[sid]
-        answer = await self._cluster(lambda: self._disconnect(args=[self._p, sid, user]))
+        answer = await self._cluster(lambda: self._disconnect(keys=self._keys, args=[self._p, sid, user]))
         return local if answer is None else bool(answer)
 
-    async def join(self, room: str, user: str, sid: str) -> bool:
-        local = await self._local.join(room, user, sid)
+    async def join(self, room: str, user: str, sid: str, limit: int = 0) -> bool:
+        answer = await self._cluster(
+            lambda: self._join(keys=self._keys, args=[self._p, self.pod_id, room, user, sid, limit])
+        )
+        if answer is not None and int(answer) < 0:
+            raise RoomFull(room, limit)
+        # While Redis fails, the limit holds for this process's view only.
+        local = await self._local.join(room, user, sid, limit if answer is None else 0)
         self._sockets.setdefault(sid, _Socket(user, connected=False)).rooms.add(room)
-        answer = await self._cluster(lambda: self._join(args=[self._p, self.pod_id, room, user, sid]))
         return local if answer is None else bool(answer)
 
     async def leave(self, room: str, user: str, sid: str) -> bool:
@@ -182,12 +190,15 @@ class RedisPresence:
             socket.rooms.discard(room)
             if not socket.connected and not socket.rooms:
                 del self._sockets[sid]
-        answer = await self._cluster(lambda: self._leave(args=[self._p, room, user, sid]))
+        answer = await self._cluster(lambda: self._leave(keys=self._keys, args=[self._p, room, user, sid]))
         return local if answer is None else bool(answer)
 
     async def set_status(self, user: str, status: str) -> None:
         await self._local.set_status(user, status)
-        if await self._cluster(lambda: self._set_status(args=[self._p, user, status])) is None:
+        if (
+            await self._cluster(lambda: self._set_status(keys=self._keys, args=[self._p, user, status]))
+            is None
+        ):
             self._status_changed.add(user)
 
     # --- the protocol: reads -------------------------------------------------------------------------
@@ -197,7 +208,7 @@ class RedisPresence:
         return await self._local.count(room) if answer is None else int(answer)
 
     async def members(self, room: str) -> list[MemberState]:
-        flat = await self._cluster(lambda: self._members(args=[self._p, room]))
+        flat = await self._cluster(lambda: self._members(keys=self._keys, args=[self._p, room]))
         if flat is None:
             return await self._local.members(room)
         pairs = sorted(zip(flat[::2], flat[1::2], strict=True))
@@ -224,7 +235,7 @@ class RedisPresence:
         return await self._local.active_rooms() if answer is None else int(answer)
 
     async def pods(self) -> dict[str, int]:
-        flat = await self._cluster(lambda: self._pods(args=[self._p]))
+        flat = await self._cluster(lambda: self._pods(keys=self._keys, args=[self._p]))
         if flat is None:
             return await self._local.pods()
         counts: dict[str, int] = {}
@@ -260,32 +271,20 @@ class RedisPresence:
         failures = self._failures
         departures = []
         for sid in registered - set(self._sockets):
-            answer = await self._reap_socket(args=[self._p, sid])
+            answer = await self._reap_socket(keys=self._keys, args=[self._p, sid])
             if answer:
                 departures.append(_departure(answer))
         arrivals = []
         sockets = list(self._sockets.items())
+        # Concurrent calls in batches rather than a pipeline: Redis Cluster's client refuses scripts in one.
         for start in range(0, len(sockets), _RESTORE_BATCH):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for sid, socket in sockets[start : start + _RESTORE_BATCH]:
-                    status = await self._local.status(socket.user)
-                    args: list[str | int] = [
-                        self._p,
-                        self.pod_id,
-                        sid,
-                        socket.user,
-                        int(socket.connected),
-                        status,
-                    ]
-                    await self._restore(args=[*args, *sorted(socket.rooms)], client=pipe)
-                answers = await pipe.execute()
-            for (_sid, socket), (_online, firsts) in zip(
-                sockets[start : start + _RESTORE_BATCH], answers, strict=True
-            ):
+            batch = sockets[start : start + _RESTORE_BATCH]
+            answers = await asyncio.gather(*(self._restore_socket(sid, socket) for sid, socket in batch))
+            for (_sid, socket), (_online, firsts) in zip(batch, answers, strict=True):
                 if firsts:
                     arrivals.append(Arrival(socket.user, tuple(str(room) for room in firsts)))
         for user in list(self._status_changed):
-            await self._set_status(args=[self._p, user, await self._local.status(user)])
+            await self._set_status(keys=self._keys, args=[self._p, user, await self._local.status(user)])
             self._status_changed.discard(user)
         self._synced = self._failures == failures
         self._drifted = False
@@ -293,14 +292,22 @@ class RedisPresence:
             log.info("presence re-registered: %d sockets gone, %d back", len(departures), len(arrivals))
         await self._announce(departures, arrivals)
 
+    async def _restore_socket(self, sid: str, socket: _Socket) -> Any:
+        status = await self._local.status(socket.user)
+        args: list[str | int] = [self._p, self.pod_id, sid, socket.user, int(socket.connected), status]
+        args += sorted(socket.rooms)
+        return await self._restore(keys=self._keys, args=args)
+
     async def _reap_expired(self) -> None:
-        for pod in await self._expired(args=[self._p]):
+        for pod in await self._expired(keys=self._keys, args=[self._p]):
             if str(pod) != self.pod_id:
                 await self._reap_all(str(pod), force=False)
 
     async def _reap_all(self, pod: str, *, force: bool) -> None:
         for _ in range(_MAX_REAP_BATCHES):
-            state, answers = await self._reap_pod(args=[self._p, pod, REAP_BATCH, int(force)])
+            state, answers = await self._reap_pod(
+                keys=self._keys, args=[self._p, pod, REAP_BATCH, int(force)]
+            )
             departures = [_departure(answer) for answer in answers]
             if departures:
                 log.info("presence: reaped %d sockets of %s", len(departures), pod)

@@ -3,7 +3,8 @@
 :class:`RedisRateLimiter` is the same limit as :class:`~chatio.ratelimit.TokenBucketLimiter` (``rate`` a
 minute, bursting up to ``rate``) written as GCRA, the generic cell rate algorithm: one key per limited
 thing holds its *theoretical arrival time*, updated by one Lua script on Redis's clock, so processes whose
-clocks disagree still share one budget and the key expires by itself once the budget is full again.
+clocks disagree still share one budget and the key expires by itself once the budget is full again. The
+script touches that one key only, so on a Redis Cluster it runs on the key's node and keys spread evenly.
 
 When Redis fails, the limiter falls back to a token bucket of this process (so limits still hold per
 process) for ``FALLBACK_SECONDS`` before trying Redis again, and logs the outage once.
@@ -15,10 +16,8 @@ import logging
 import time
 from typing import Final
 
-from redis.asyncio import Redis
-
 from chatio.ratelimit import TokenBucketLimiter
-from chatio.redisconn import REDIS_ERRORS, Outage
+from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ return 0
 class RedisRateLimiter:
     """``rate_per_minute`` per key across the cluster; see the module docstring."""
 
-    def __init__(self, redis: Redis, rate_per_minute: int, *, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, rate_per_minute: int, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}:rate:"
         self._interval_us = round(60_000_000 / rate_per_minute)

@@ -1,5 +1,6 @@
-"""One contract for every Presence: MemoryPresence and RedisPresence (a real redis-server), then what only
-the Redis driver promises: one view across processes, dead processes reaped, outages survived."""
+"""One contract for every Presence: MemoryPresence and RedisPresence (a real redis-server, and a real Redis
+Cluster), then what only the Redis driver promises: one view across processes, dead processes reaped,
+outages survived, the room member limit held across processes."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
-from chatio.presence import MemberState, MemoryPresence, Presence
+from chatio.presence import MemberState, MemoryPresence, Presence, RoomFull
 from chatio.presence.redis import Arrival, Departure, RedisPresence
-from chatio.redisconn import connect
+from chatio.redisconn import RedisClient, connect
+from tests.services import REDIS_KINDS
 from tools.devservices import RedisProcess
 
 HEARTBEAT = 0.2
@@ -46,7 +47,7 @@ class RedisPods:
     def __init__(self, url: str) -> None:
         self.url = url
         self.prefix = f"test-{uuid.uuid4().hex[:12]}"
-        self.clients: list[Redis] = []
+        self.clients: list[RedisClient] = []
         self.started: list[RedisPresence] = []
 
     async def start(self, pod: str, *, heartbeat: float = HEARTBEAT) -> RedisPresence:
@@ -62,11 +63,16 @@ class RedisPods:
         for presence in self.started:
             await presence.close()
         if self.clients:
-            keys = [key async for key in self.clients[0].scan_iter(f"{self.prefix}:*")]
+            keys = await presence_keys(self.clients[0], self.prefix)
             if keys:
                 await self.clients[0].delete(*keys)
         for client in self.clients:
             await client.aclose()
+
+
+async def presence_keys(client: RedisClient, prefix: str) -> list[str]:
+    """Every presence key of ``prefix`` (they share one hash slot, so one DEL takes them all)."""
+    return [key async for key in client.scan_iter(f"{{{prefix}:presence}}:*")]
 
 
 def recorder(presence: RedisPresence) -> Recorder:
@@ -75,20 +81,22 @@ def recorder(presence: RedisPresence) -> Recorder:
 
 
 @pytest.fixture
-async def redis_pods(redis_url: str) -> AsyncIterator[RedisPods]:
-    pods = RedisPods(redis_url)
+async def redis_pods(any_redis_url: str) -> AsyncIterator[RedisPods]:
+    pods = RedisPods(any_redis_url)
     try:
         yield pods
     finally:
         await pods.close()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def presence(request: pytest.FixtureRequest) -> AsyncIterator[Presence]:
     if request.param == "memory":
         yield MemoryPresence("pod-a")
         return
-    pods = RedisPods(request.getfixturevalue("redis_url"))
+    pods = RedisPods(
+        request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+    )
     try:
         yield await pods.start("pod-a")
     finally:
@@ -186,6 +194,17 @@ async def test_leaving_rooms_after_disconnecting_still_reports_the_last_socket(p
     assert await presence.members("lobby") == []
 
 
+async def test_a_full_room_refuses_new_users_but_not_its_members(presence: Presence) -> None:
+    for index in range(3):
+        assert await presence.join("lobby", f"user{index}", f"s{index}", limit=3) is True
+    with pytest.raises(RoomFull):
+        await presence.join("lobby", "late", "s9", limit=3)
+    assert await presence.join("lobby", "user0", "s0-other", limit=3) is False  # a second socket: welcome
+    assert await presence.count("lobby") == 3 and await presence.rooms_of("late") == []
+    await presence.leave("lobby", "user1", "s1")
+    assert await presence.join("lobby", "late", "s9", limit=3) is True
+
+
 async def test_pods_counts_the_sockets_of_this_process(presence: Presence) -> None:
     await presence.connect("alice", "s1")
     await presence.connect("bob", "s2")
@@ -210,6 +229,25 @@ async def test_processes_share_one_view(redis_pods: RedisPods) -> None:
     assert await a.disconnect("alice", "a1") is False
     assert await a.leave("lobby", "alice", "a1") is False
     assert await b.status("alice") == "away"
+
+
+@pytest.mark.redis
+async def test_the_member_limit_holds_for_processes_joining_at_once(redis_pods: RedisPods) -> None:
+    pods = [await redis_pods.start("pod-a"), await redis_pods.start("pod-b")]
+    for trial in range(4):
+        room = f"race{trial}"
+
+        async def join(index: int, room: str = room) -> bool:
+            presence = pods[index % 2]
+            try:
+                await presence.join(room, f"user{index}", f"{room}-{index}", limit=5)
+            except RoomFull:
+                return False
+            return True
+
+        admitted = await asyncio.gather(*(join(index) for index in range(12)))
+        assert admitted.count(True) == 5
+        assert await pods[0].count(room) == 5
 
 
 @pytest.mark.redis
@@ -249,8 +287,7 @@ async def test_keys_lost_in_redis_are_registered_again(redis_pods: RedisPods) ->
     await a.join("lobby", "alice", "a1")
     await a.set_status("alice", "busy")
     client = redis_pods.clients[0]
-    keys = [key async for key in client.scan_iter(f"{redis_pods.prefix}:*")]
-    await client.delete(*keys)  # what a restart without persistence does
+    await client.delete(*await presence_keys(client, redis_pods.prefix))  # a restart without persistence
     assert await a.count("lobby") == 0
 
     async def restored() -> bool:

@@ -1,4 +1,5 @@
-"""One contract for every RateLimiter: the token bucket of one process and the GCRA in Redis; then what
+"""One contract for every RateLimiter: the token bucket of one process and the GCRA in Redis (a single
+Redis and a Redis Cluster); then what
 only Redis gives: one budget across processes, and a local fallback while Redis is away."""
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from chatio.ratelimit import RateLimiter, TokenBucketLimiter
 from chatio.ratelimit.redis import RedisRateLimiter
-from chatio.redisconn import connect
+from chatio.redisconn import RedisClient, connect
+from tests.services import REDIS_KINDS
 from tools.devservices import RedisProcess
 
 RATE = 120  # a minute: a burst of 120, then one every 0.5 s (the burst takes far less)
@@ -23,20 +24,21 @@ LimiterFactory = Callable[[int], RateLimiter]
 
 
 @pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = connect(redis_url, timeout=0.5, decode=True)
+async def redis_client(any_redis_url: str) -> AsyncIterator[RedisClient]:
+    client = connect(any_redis_url, timeout=0.5, decode=True)
     try:
         yield client
     finally:
         await client.aclose()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimiterFactory]:
     if request.param == "memory":
         yield TokenBucketLimiter
         return
-    client = connect(request.getfixturevalue("redis_url"), timeout=0.5, decode=True)
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+    client = connect(url, timeout=0.5, decode=True)
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     try:
         yield lambda rate: RedisRateLimiter(client, rate, prefix=prefix)
@@ -77,7 +79,7 @@ async def test_refused_attempts_do_not_cost(make_limiter: LimiterFactory) -> Non
 
 
 @pytest.mark.redis
-async def test_processes_share_one_budget(redis_client: Redis) -> None:
+async def test_processes_share_one_budget(redis_client: RedisClient) -> None:
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     pod_a = RedisRateLimiter(redis_client, 10, prefix=prefix)
     pod_b = RedisRateLimiter(redis_client, 10, prefix=prefix)
