@@ -87,6 +87,7 @@ class Settings:
     redis_url: Secret | None = None
     redis_prefix: str = "chatio"
     redis_timeout_seconds: float = 1.0
+    redis_fanout: str = "classic"
     presence_heartbeat_seconds: float = 5.0
 
     # Accounts and abuse limits (README, "Security").
@@ -171,7 +172,11 @@ def _url(*schemes: str) -> _Parser:
 
 
 def _redis_url(raw: str) -> Secret:
-    url: Secret = _url("redis", "rediss", "redis+sentinel")(raw)
+    url: Secret = _url("redis", "rediss", "redis+sentinel", "redis+cluster", "rediss+cluster")(raw)
+    if "+cluster://" in url.reveal():
+        hosts = url.reveal().partition("://")[2].rpartition("@")[2].split(",")
+        if not all(re.fullmatch(r"[^:/?#]+:[0-9]{1,5}", host) for host in hosts):
+            raise ValueError("a redis+cluster:// URL lists nodes as host:port,host:port with nothing after")
     if url.reveal().startswith("redis+sentinel://"):
         # host1:port1,host2:port2/db/service: the service (master) name must be explicit, else every
         # client library picks its own default.
@@ -257,9 +262,18 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "store_timeout_seconds": ("STORE_TIMEOUT_SECONDS", _number(0.05, 60), "Store operations time out."),
     "group_commit_max_wait_ms": ("GROUP_COMMIT_MAX_WAIT_MS", _number(0, 1000), "Group commit wait."),
     "group_commit_max_batch": ("GROUP_COMMIT_MAX_BATCH", _integer(1, 100_000), "Group commit batch size."),
-    "redis_url": ("REDIS_URL", _redis_url, "Redis URL (also redis+sentinel://); unset: one process."),
+    "redis_url": (
+        "REDIS_URL",
+        _redis_url,
+        "Redis URL (also redis+sentinel://, redis+cluster://h:p,h:p); unset: one process.",
+    ),
     "redis_prefix": ("REDIS_PREFIX", _key_prefix, "Prefix of Redis keys and channel; one per cluster."),
     "redis_timeout_seconds": ("REDIS_TIMEOUT_SECONDS", _number(0.05, 60), "Redis commands time out."),
+    "redis_fanout": (
+        "REDIS_FANOUT",
+        _choice("classic", "sharded"),
+        "classic: one channel every process reads; sharded: a channel per room (SPUBLISH, Redis 7).",
+    ),
     "presence_heartbeat_seconds": (
         "PRESENCE_HEARTBEAT_SECONDS",
         _number(0.1, 300),

@@ -32,12 +32,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from chatio.background import Background
 from chatio.chat.access import USER_ROOM_PREFIX
-from chatio.redisconn import REDIS_ERRORS, Outage, connect
+from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient, connect
 from chatio.store import now_ms
 from chatio.transport import DeliveryListener, FastRedisManager
 
@@ -100,7 +99,9 @@ class ClusterManager(FastRedisManager):
         self.fetch: Fetch | None = None
         self.subscribed = False
         self._timeout = timeout
-        self._publisher: Redis | None = None
+        self._publisher: RedisClient | None = None
+        #: Payloads received from Redis, this process's own echoes included (the bench reads it).
+        self.received = 0
         self._rooms_log: dict[str, RoomLog] = {}
         self._subscription = Outage(log, "socket.io fan-out (subscribe)")
         self._publishing = Outage(log, "socket.io fan-out (publish)")
@@ -140,17 +141,24 @@ class ClusterManager(FastRedisManager):
         if self._publisher is None:
             self._publisher = connect(self.redis_url, timeout=self._timeout)
         try:
-            receivers = await self._publisher.publish(self.channel, self.json.dumps(data))
+            receivers = await self._send(self._publisher, data)
         except REDIS_ERRORS as exc:
             self._publishing.failed(exc)
             if self._unpublished_since_ms is None:
                 self._unpublished_since_ms = now_ms()
+            # A fresh client next time: a Redis Cluster's slot map may have changed (failover).
+            publisher, self._publisher = self._publisher, None
+            self._tasks.spawn(publisher.aclose())
             return None
         self._publishing.recovered()
         if self._unpublished_since_ms is not None and self.subscribed:
             since, self._unpublished_since_ms = self._unpublished_since_ms, None
             self._tasks.spawn(self._publish(_notice(self.host_id, since - SWEEP_MARGIN_MS)))
         return receivers
+
+    async def _send(self, publisher: RedisClient, data: dict[str, Any]) -> Any:
+        """Publish one message; the number of subscribers that got it (None when nobody should)."""
+        return await publisher.publish(self.channel, self.json.dumps(data))
 
     async def _listen(self) -> AsyncIterator[bytes]:
         delay = RESUBSCRIBE_MIN_SECONDS
@@ -171,25 +179,37 @@ class ClusterManager(FastRedisManager):
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
 
-    async def _subscription_messages(self, client: Redis) -> AsyncIterator[bytes]:
-        """The channel's payloads until the connection fails (raises); answers catch-up notices itself."""
+    async def _subscription_messages(self, client: RedisClient) -> AsyncIterator[bytes]:
+        """The payloads for python-socketio until the connection fails (raises); catch-up notices are
+        answered here, and this process's own publications skipped unparsed."""
         loop = asyncio.get_running_loop()
-        channel = self.channel.encode()
         # Redis echoes this process's own publications, which python-socketio would parse only to drop.
         # Skip them unparsed: within JSON text a quote is always escaped, so only the envelope can match.
         # (A "callback" names the host it is for, so one naming this host is kept.)
         own = b'"host_id":"' + self.host_id.encode() + b'"'
         callback = b'"method":"callback"'
+        pruned = loop.time()
+        async for data in self._received(client):
+            self.received += 1
+            now = loop.time()
+            if now - pruned > PRUNE_SECONDS:
+                self._prune()
+                pruned = now
+            if (own in data and callback not in data) or (_NOTICE in data and self._answer_notice(data)):
+                continue
+            yield data
+
+    async def _received(self, client: RedisClient) -> AsyncIterator[bytes]:
+        """Every payload published on the channel, from subscribing until the connection fails (raises)."""
+        loop = asyncio.get_running_loop()
+        channel = self.channel.encode()
         async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self.channel)
             self._subscribed()
-            heard = pruned = loop.time()
+            heard = loop.time()
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 now = loop.time()
-                if now - pruned > PRUNE_SECONDS:
-                    self._prune()
-                    pruned = now
                 if message is None:
                     if now - heard > 2 * KEEPALIVE_SECONDS:
                         raise ConnectionError(f"Redis did not answer a ping for {2 * KEEPALIVE_SECONDS:g} s")
@@ -197,12 +217,8 @@ class ClusterManager(FastRedisManager):
                         await pubsub.ping()
                     continue
                 heard = now
-                if message.get("type") != "message" or message.get("channel") != channel:
-                    continue
-                data = message["data"]
-                if (own in data and callback not in data) or (_NOTICE in data and self._answer_notice(data)):
-                    continue
-                yield data
+                if message.get("type") == "message" and message.get("channel") == channel:
+                    yield message["data"]
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         identity = _message_identity(message)
