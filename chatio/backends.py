@@ -9,7 +9,8 @@ AccountStore       MemoryAccountStore          MongoAccountStore (``CHATIO_MONGO
 AccessStore        MemoryAccessStore           MongoAccessStore (``CHATIO_MONGODB_URI``)
 Presence           MemoryPresence              RedisPresence (``CHATIO_REDIS_URL``)
 RateLimiter        TokenBucketLimiter          RedisRateLimiter (``CHATIO_REDIS_URL``)
-Socket.IO manager  FastManager (in-process)    ClusterManager (``CHATIO_REDIS_URL``)
+Socket.IO manager  FastManager (in-process)    ClusterManager (``CHATIO_REDIS_URL``), or
+                                               ShardedManager (and ``CHATIO_REDIS_FANOUT=sharded``)
 =================  ==========================  =============================================
 
 Every MongoDB-backed store shares one client (one connection pool), opened and closed here;
@@ -45,6 +46,7 @@ from chatio.store.mongo import MongoStore
 from chatio.store.mongo_base import Document, mongo_client
 from chatio.transport import FastManager
 from chatio.transport.fanout import ClusterManager
+from chatio.transport.sharded import ShardedManager
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,7 +72,8 @@ class Backends:
 
         if settings.redis_url is None:
             return FastManager(fast=settings.fast_broadcast, on_delivered=delivered)
-        return ClusterManager(
+        kind = ShardedManager if settings.redis_fanout == "sharded" else ClusterManager
+        return kind(
             settings.redis_url.reveal(),
             channel=settings.redis_prefix,
             timeout=settings.redis_timeout_seconds,
