@@ -70,6 +70,12 @@ def connect(url: str, *, timeout: float, retries: int = 1, decode: bool = False)
     return master
 
 
+async def discover(client: RedisClient) -> None:
+    """Read a Redis Cluster's slot map now (its pub/sub needs it first); a no-op for one Redis."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+
+
 def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
     """``redis+sentinel://[user:password@]h1:p1,h2:p2/db/service`` -> (sentinels, service, credentials).
 

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -300,6 +301,8 @@ class RedisProcess(_Process):
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(self.workdir / "nodes.conf"),
                 "--cluster-node-timeout", str(self.cluster_node_timeout_ms),
+                # Replicas sync at once (no 5 s wait for more replicas to share the transfer).
+                "--repl-diskless-sync-delay", "0",
             ]  # fmt: skip
         return command
 
@@ -336,10 +339,18 @@ class RedisCluster:
         replicas: int = 1,
         node_timeout_ms: int = 1000,
         binary: Path | None = None,
+        ports: Sequence[int | None] = (),
     ) -> None:
+        count = masters * (1 + replicas)
+        chosen = [*ports, *[None] * (count - len(ports))]
         self.nodes = [
-            RedisProcess(workdir / f"node{index}", binary=binary, cluster_node_timeout_ms=node_timeout_ms)
-            for index in range(masters * (1 + replicas))
+            RedisProcess(
+                workdir / f"node{index}",
+                binary=binary,
+                port=chosen[index],
+                cluster_node_timeout_ms=node_timeout_ms,
+            )
+            for index in range(count)
         ]
         self.replicas = replicas
         self.cli = shutil.which("redis-cli")
@@ -367,12 +378,16 @@ class RedisCluster:
         for node in self.nodes:
             node.stop()
 
-    def info(self, node: RedisProcess) -> dict[str, str]:
-        """``CLUSTER INFO`` of one node, as a dictionary; empty when it does not answer."""
+    def _synced(self, node: RedisProcess) -> bool:
+        replication = self.info(node, "info", "replication")
+        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
+
+    def info(self, node: RedisProcess, *command: str) -> dict[str, str]:
+        """``CLUSTER INFO`` (or another ``key:value`` answer) of one node; empty when it does not answer."""
         assert self.cli is not None
         try:
             done = subprocess.run(
-                [self.cli, "-h", "127.0.0.1", "-p", str(node.port), "cluster", "info"],
+                [self.cli, "-h", "127.0.0.1", "-p", str(node.port), *(command or ("cluster", "info"))],
                 capture_output=True,
                 text=True,
                 timeout=5,
@@ -384,14 +399,15 @@ class RedisCluster:
         return {key: value for key, _, value in pairs if key}
 
     def wait_ok(self, deadline: float) -> None:
-        """Return once every running node reports ``cluster_state:ok`` and knows every other node."""
+        """Return once every running node reports ``cluster_state:ok`` and knows every other node, and
+        every replica has its master's data (else it could not take over)."""
         while True:
             running = [node for node in self.nodes if node.running]
             infos = [self.info(node) for node in running]
             if all(
                 info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(len(self.nodes))
                 for info in infos
-            ):
+            ) and all(self._synced(node) for node in running):
                 return
             if time.monotonic() > deadline:
                 raise ServiceError(f"the Redis Cluster did not become ready: {infos}")

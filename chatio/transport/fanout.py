@@ -36,7 +36,7 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from chatio.background import Background
 from chatio.chat.access import USER_ROOM_PREFIX
-from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient, connect
+from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient, connect, discover
 from chatio.store import now_ms
 from chatio.transport import DeliveryListener, FastRedisManager
 
@@ -138,17 +138,19 @@ class ClusterManager(FastRedisManager):
     # --- python-socketio hooks -----------------------------------------------------------------------
 
     async def _publish(self, data: Any) -> Any:
-        if self._publisher is None:
-            self._publisher = connect(self.redis_url, timeout=self._timeout)
+        publisher = self._publisher
+        if publisher is None:
+            publisher = self._publisher = connect(self.redis_url, timeout=self._timeout)
         try:
-            receivers = await self._send(self._publisher, data)
+            receivers = await self._send(publisher, data)
         except REDIS_ERRORS as exc:
             self._publishing.failed(exc)
             if self._unpublished_since_ms is None:
                 self._unpublished_since_ms = now_ms()
             # A fresh client next time: a Redis Cluster's slot map may have changed (failover).
-            publisher, self._publisher = self._publisher, None
-            self._tasks.spawn(publisher.aclose())
+            if self._publisher is publisher:
+                self._publisher = None
+                self._tasks.spawn(publisher.aclose())
             return None
         self._publishing.recovered()
         if self._unpublished_since_ms is not None and self.subscribed:
@@ -203,6 +205,7 @@ class ClusterManager(FastRedisManager):
         """Every payload published on the channel, from subscribing until the connection fails (raises)."""
         loop = asyncio.get_running_loop()
         channel = self.channel.encode()
+        await discover(client)
         async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self.channel)
             self._subscribed()

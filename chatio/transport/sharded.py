@@ -39,7 +39,7 @@ from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 
 from chatio.chat.access import USER_ROOM_PREFIX
-from chatio.redisconn import REDIS_ERRORS, RedisClient
+from chatio.redisconn import REDIS_ERRORS, RedisClient, discover
 from chatio.transport.fanout import KEEPALIVE_SECONDS, ClusterManager
 
 log = logging.getLogger(__name__)
@@ -174,9 +174,7 @@ class Shards:
         self._inbox: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
 
     async def open(self) -> None:
-        """Read the slot map (Redis Cluster)."""
-        if isinstance(self._client, RedisCluster):
-            await self._client.initialize()
+        await discover(self._client)
 
     async def subscribe(self, channel: str) -> None:
         """Send ``SSUBSCRIBE`` to the channel's node; :meth:`confirmed` waits for Redis's answer."""
