@@ -61,6 +61,13 @@ def start_pods(names: Sequence[str], env: dict[str, str]) -> list[ServerProcess]
         return list(pool.map(lambda name: start_server({**env, "CHATIO_POD_NAME": name}), names))
 
 
+async def launch(names: list[str], env: dict[str, str], registry: list[ServerProcess]) -> list[ServerProcess]:
+    """:func:`start_pods` from a coroutine; the processes are added to ``registry`` (``pods_to_stop``)."""
+    servers = await asyncio.to_thread(start_pods, names, env)
+    registry.extend(servers)
+    return servers
+
+
 class Chatter:
     """One user in one room; see the module docstring."""
 
@@ -203,6 +210,17 @@ class Chatter:
         sio.on("*", on_any)
         sio.on("disconnect", on_disconnect)
         return sio
+
+
+async def converse(chatters: Sequence[Chatter], rounds: int, pause: float) -> None:
+    """Every chatter sends ``rounds`` messages, ``pause`` seconds apart, all at the same time."""
+
+    async def talk(chatter: Chatter) -> None:
+        for i in range(rounds):
+            await chatter.send(f"{chatter.name} #{i}")
+            await asyncio.sleep(pause)
+
+    await asyncio.gather(*(talk(chatter) for chatter in chatters))
 
 
 def assert_full_ordered_history(chatters: Sequence[Chatter]) -> None:

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,11 @@ import pytest
 from tests.cluster_harness import (
     Chatter,
     assert_full_ordered_history,
+    converse,
     eventually,
     get_json,
     get_text,
-    start_pods,
+    launch,
 )
 from tests.harness import connect
 from tests.prereqs import require
@@ -46,22 +46,6 @@ def cluster_env(redis_url: str, mongodb_uri: str, mongodb_database: str) -> dict
         "CHATIO_PRESENCE_HEARTBEAT_SECONDS": str(HEARTBEAT),
         "CHATIO_RATE_LIMIT_PER_MINUTE": "1000",
     }
-
-
-@pytest.fixture
-def pods_to_stop() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
-
-
-async def launch(names: list[str], env: dict[str, str], registry: list[ServerProcess]) -> list[ServerProcess]:
-    servers = await asyncio.to_thread(start_pods, names, env)
-    registry.extend(servers)
-    return servers
 
 
 async def test_clients_on_two_processes_chat_type_and_see_each_other(
@@ -117,15 +101,6 @@ async def test_clients_on_two_processes_chat_type_and_see_each_other(
             await client.sio.disconnect()
     metrics = await asyncio.to_thread(get_text, f"{two.url}/metrics")
     assert re.search(r'^chat_pod_info\{pod="pod-2"\} 1\.0$', metrics, re.MULTILINE)
-
-
-async def converse(chatters: list[Chatter], rounds: int, pause: float) -> None:
-    async def talk(chatter: Chatter) -> None:
-        for i in range(rounds):
-            await chatter.send(f"{chatter.name} #{i}")
-            await asyncio.sleep(pause)
-
-    await asyncio.gather(*(talk(chatter) for chatter in chatters))
 
 
 async def test_a_process_killed_with_sigkill_loses_no_acknowledged_message(
