@@ -37,8 +37,8 @@ bench: $(DEV_STAMP) deps-system  ## chatio vs plain python-socketio, every scena
 loadtest: $(RUN_STAMP)  ## chatio-loadtest, configured by TARGET_URL, CONN_COUNT, ... (chatio-loadtest --help).
 	$(BIN)/chatio-loadtest
 
-cluster: $(DEV_STAMP) deps-system  ## redis-server, mongod, three chatio processes and HAProxy on http://localhost:8080.
-	$(BIN)/python -m tools.devcluster start
+cluster: $(DEV_STAMP) deps-system  ## redis-server (REDIS=cluster: a Redis Cluster), mongod, three chatio processes, HAProxy on :8080.
+	$(BIN)/python -m tools.devcluster $(if $(filter cluster,$(REDIS)),--redis-cluster) start
 
 cluster-status:  ## Every process of `make cluster`, its PID, address and readiness.
 	$(BIN)/python -m tools.devcluster status

@@ -1,7 +1,9 @@
 """``python -m tools.devcluster start|stop|status|run``: the Kubernetes topology on one machine.
 
-``start`` launches, in the background, a supervisor that runs ``redis-server``, ``mongod`` (a one-member
-replica set), ``--pods`` chatio processes (``chatio-1`` on 8081, ``chatio-2`` on 8082, ...) sharing both,
+``start`` launches, in the background, a supervisor that runs ``redis-server`` (or, with
+``--redis-cluster``, a Redis Cluster of six: three masters with a replica each on ``--redis-port`` and the
+five ports above it, and the sharded fan-out), ``mongod`` (a one-member replica set), ``--pods`` chatio
+processes (``chatio-1`` on 8081, ``chatio-2`` on 8082, ...) sharing both,
 and HAProxy on http://localhost:8080 in front of them (``tools/haproxy.cfg.template``: least connections,
 Engine.IO sessions kept on their process, readiness checks on ``/readyz``). Like a Deployment, the
 supervisor starts a chatio process again when it dies. ``stop`` ends it all; ``status`` shows who runs
@@ -33,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from tools.devservices import MongodProcess, RedisProcess, ServiceError, terminate
+from tools.devservices import MongodProcess, RedisCluster, RedisProcess, ServiceError, terminate
 
 TEMPLATE: Final = Path(__file__).with_name("haproxy.cfg.template")
 #: Beside the checkout, whatever the current folder: ``status`` and ``stop`` find what ``start`` began.
@@ -165,6 +167,7 @@ class Layout:
     redis_port: int = 6390
     mongo_port: int = 27027
     stats_port: int = 8404
+    redis_cluster: bool = False
 
     @property
     def state_file(self) -> Path:
@@ -196,7 +199,14 @@ class Supervisor:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.redis = RedisProcess(layout.state_dir / "redis", port=layout.redis_port)
+        self.redis: RedisProcess | RedisCluster
+        if layout.redis_cluster:
+            ports = range(layout.redis_port, layout.redis_port + 6)
+            self.redis = RedisCluster(layout.state_dir / "redis-cluster", ports=ports, node_timeout_ms=2000)
+            self.redis_url = self.redis.url
+        else:
+            self.redis = RedisProcess(layout.state_dir / "redis", port=layout.redis_port)
+            self.redis_url = f"redis://127.0.0.1:{layout.redis_port}/0"
         self.mongod = MongodProcess(layout.state_dir / "mongod", port=layout.mongo_port)
         self.secret = cluster_secret(layout)
         self.pods = [
@@ -216,7 +226,10 @@ class Supervisor:
                 "CHATIO_HOST": "127.0.0.1",
                 "CHATIO_PORT": str(self.layout.first_pod_port + index - 1),
                 "CHATIO_POD_NAME": f"chatio-{index}",
-                "CHATIO_REDIS_URL": f"redis://127.0.0.1:{self.layout.redis_port}/0",
+                "CHATIO_REDIS_URL": self.redis_url,
+                "CHATIO_REDIS_FANOUT": env.get(
+                    "CHATIO_REDIS_FANOUT", "sharded" if self.layout.redis_cluster else "classic"
+                ),
                 "CHATIO_MONGODB_URI": (
                     f"mongodb://127.0.0.1:{self.layout.mongo_port}/?replicaSet=rs0&directConnection=true"
                 ),
@@ -249,9 +262,10 @@ class Supervisor:
     def _start_all(self) -> None:
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_state(ready=False)
-        for service in (self.redis, self.mongod):
-            service.start()
-            print(f"devcluster: {service.name} on 127.0.0.1:{service.port} (pid {service.pid})", flush=True)
+        self.redis.start()
+        self.mongod.start()
+        for name, service in self._services():
+            print(f"devcluster: {name} on 127.0.0.1:{service.port} (pid {service.pid})", flush=True)
         for pod in self.pods:
             pod.start()
             print(f"devcluster: {pod.name} on {pod.url} (pid {pod.process and pod.process.pid})", flush=True)
@@ -286,10 +300,20 @@ class Supervisor:
         self.layout.state_file.unlink(missing_ok=True)
         print("devcluster: stopped", flush=True)
 
+    def _services(self) -> list[tuple[str, RedisProcess | MongodProcess]]:
+        redis: list[tuple[str, RedisProcess | MongodProcess]] = (
+            [(f"redis-{index}", node) for index, node in enumerate(self.redis.nodes, 1)]
+            if isinstance(self.redis, RedisCluster)
+            else [("redis-server", self.redis)]
+        )
+        return [*redis, ("mongod", self.mongod)]
+
     def _write_state(self, *, ready: bool) -> None:
         processes = [
-            {"name": "redis-server", "pid": self.redis.pid, "address": f"127.0.0.1:{self.redis.port}"},
-            {"name": "mongod", "pid": self.mongod.pid, "address": f"127.0.0.1:{self.mongod.port}"},
+            *(
+                {"name": name, "pid": service.pid, "address": f"127.0.0.1:{service.port}"}
+                for name, service in self._services()
+            ),
             *(
                 {"name": pod.name, "pid": pod.process and pod.process.pid, "address": pod.url}
                 for pod in self.pods
@@ -379,7 +403,8 @@ def stop(layout: Layout) -> int:
     markers = {"redis-server": "redis-server", "mongod": "mongod", "haproxy": "haproxy"}
     for process in state.get("processes", []):
         pid, name = process.get("pid"), process.get("name", "")
-        if isinstance(pid, int) and _pid_runs(pid, markers.get(name, "-m chatio")):
+        marker = "redis-server" if name.startswith("redis") else markers.get(name, "-m chatio")
+        if isinstance(pid, int) and _pid_runs(pid, marker):
             print(f"devcluster: {name} (pid {pid}) outlived the supervisor; killing it")
             os.kill(pid, signal.SIGKILL)
     layout.state_file.unlink(missing_ok=True)
@@ -412,6 +437,7 @@ def _layout_args(layout: Layout) -> list[str]:
         f"--redis-port={layout.redis_port}",
         f"--mongo-port={layout.mongo_port}",
         f"--stats-port={layout.stats_port}",
+        *(["--redis-cluster"] if layout.redis_cluster else []),
     ]
 
 
@@ -430,6 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--redis-port", type=int, default=6390)
     parser.add_argument("--mongo-port", type=int, default=27027)
     parser.add_argument("--stats-port", type=int, default=8404)
+    parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="a Redis Cluster of six nodes (three masters, a replica each) and the sharded fan-out",
+    )
     parser.add_argument("command", choices=["start", "stop", "status", "run"])
     args = parser.parse_args(argv)
     layout = Layout(
@@ -440,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_port=args.redis_port,
         mongo_port=args.mongo_port,
         stats_port=args.stats_port,
+        redis_cluster=args.redis_cluster,
     )
     if args.command == "run":
         try:
