@@ -84,7 +84,12 @@ def _secret_example() -> Manifest:
 
 
 def _workloads() -> Iterator[Manifest]:
-    return (obj for obj in _applied() if obj["kind"] in {"Deployment", "StatefulSet", "Job"})
+    """Every object that makes pods; a CronJob as the Job it makes."""
+    for obj in _applied():
+        if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
+            yield obj
+        elif obj["kind"] == "CronJob":
+            yield {"kind": "Job", "metadata": obj["metadata"], "spec": obj["spec"]["jobTemplate"]["spec"]}
 
 
 def _server_pod() -> Manifest:
@@ -418,9 +423,37 @@ def test_mongo_replica_set_members_agree() -> None:
     assert parse_qs(uri.query)["replicaSet"] == ["rs0"]
 
 
-def test_redis_url_names_the_redis_service() -> None:
-    service = _find("Service", "redis")
-    (port,) = service["spec"]["ports"]
-    url = urlsplit(_secret_example()["stringData"]["CHATIO_REDIS_URL"])
-    assert url.hostname == f"redis.{NAMESPACE}.svc.cluster.local"
-    assert url.port == port["port"]
+def test_redis_url_lists_every_node_of_the_redis_cluster() -> None:
+    statefulset = _find("StatefulSet", "redis")
+    service = _find("Service", statefulset["spec"]["serviceName"])
+    assert service["spec"]["clusterIP"] == "None"
+    port = next(port["port"] for port in service["spec"]["ports"] if port["name"] == "redis")
+    assert statefulset["spec"]["replicas"] == 6  # three masters with a replica each
+    nodes = [
+        f"{statefulset['metadata']['name']}-{index}.{service['metadata']['name']}.{NAMESPACE}.svc.cluster.local:{port}"
+        for index in range(statefulset["spec"]["replicas"])
+    ]
+    url = _secret_example()["stringData"]["CHATIO_REDIS_URL"]
+    assert url == "redis+cluster://" + ",".join(nodes)
+    for job in (
+        _find("Job", "redis-cluster-init"),
+        _find("CronJob", "redis-cluster-repair")["spec"]["jobTemplate"],
+    ):
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert _env(container)["NODES"]["value"] == ",".join(nodes)
+        assert _env(container)["REPLICAS"]["value"] == "1"
+    config = _find("ConfigMap", "redis-config")["data"]["redis.conf"]
+    assert "cluster-enabled yes" in config and 'save ""' in config and "appendonly no" in config
+    assert _production_settings().redis_fanout == "sharded"
+
+
+def test_redis_nodes_spread_and_leave_one_at_a_time() -> None:
+    pod = _find("StatefulSet", "redis")["spec"]["template"]
+    (term,) = pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    )
+    budget = _find("PodDisruptionBudget", "redis")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
