@@ -118,7 +118,7 @@ async def test_a_master_killed_mid_conversation_loses_no_acknowledged_message(
                 lambda u=url: get_json(f"{u}/readyz")[0] == 503, 10, "readiness reports the loss"
             )
         status, body = get_json(f"{urls[0]}/readyz")
-        assert status == 503 and "redis_pubsub" in body["failing"], body
+        assert status == 503 and "pubsub" in body["failing"], body
         for url in urls:
             await eventually(lambda u=url: get_json(f"{u}/readyz")[0] == 200, 30, "ready after the failover")
         await asyncio.wait_for(conversation, 90)
