@@ -287,7 +287,10 @@ class Session:
                 wire.send(text_frame(CLOSE.encode()))
             wire.close(code)
         elif not notify and reason != "client disconnect":
-            self.queue = None  # a pending poll fails: the client sees its transport end
+            # The client must see its transport end, not a CLOSE: it gets what waits (an eviction's
+            # notice, say), and its next poll finds no session; with nothing waiting, the poll fails.
+            if not self.queue:
+                self.queue = None
         elif self.queue is not None:
             # The next poll (or the pending one) ends the session for the client: it gets what waited
             # and CLOSE, or NOOP when the client asked for the close itself.

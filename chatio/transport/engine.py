@@ -239,7 +239,10 @@ class EngineServer:
                 return _refusal(BAD_HANDSHAKE_METHOD, cors)
             return await self._open(request, transport, cors)
         session = self.sessions.get(sid)
-        if session is None or (session.closed and not (session.queue and request.method == "GET")):
+        last_poll = (
+            transport == "polling" and request.method == "GET" and session is not None and session.queue
+        )
+        if session is None or (session.closed and not last_poll):
             return _refusal(UNKNOWN_SID, cors)
         if session.closed:  # the last poll of a closed session: what waited, then CLOSE
             self._forget(session)

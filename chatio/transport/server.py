@@ -98,7 +98,7 @@ class ChatServer(SocketIOSeam):
         wire = session.wire
         await session.close(Reason.SERVER_DISCONNECT, notify=False, code=POLICY_VIOLATION)
         if wire is None:
-            return  # a pending poll fails, a later one finds no session: the client reconnects
+            return  # the (next) poll gets the notice, the one after finds no session: the client reconnects
         grace = EVICT_GRACE_SECONDS if grace_seconds is None else grace_seconds
         deadline = asyncio.get_running_loop().time() + grace
         while not wire.lost:
