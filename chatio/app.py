@@ -176,7 +176,11 @@ def realtime(
         access=core.access,
         connect_gate=_gate("connect", settings.connect_rate_per_minute, settings, backends),
     )
-    metrics.watch(lambda: core.chat.connection_count, lambda: core.chat.local_room_count)
+    metrics.watch(
+        lambda: core.chat.connection_count,
+        lambda: core.chat.local_room_count,
+        lambda: len(server.eio.sessions),
+    )
     core.accounts.on_deleted.append(namespace.end_user)
     core.accounts.on_session_ended.append(namespace.end_session)
     server.register_namespace(namespace)

@@ -54,6 +54,11 @@ class Metrics:
         self.connects = Counter(
             "chat_connects", "Connection attempts, by outcome.", ["outcome"], registry=self.registry
         )
+        self.engine_sessions = Gauge(
+            "chat_engineio_sessions",
+            "Engine.IO sessions open on this process, Socket.IO connected or not (yet).",
+            registry=self.registry,
+        )
         self.bad_packets = Counter(
             "chat_bad_packets",
             "Malformed Engine.IO or Socket.IO packets from clients (each closed its connection).",
@@ -73,10 +78,16 @@ class Metrics:
         children[0].observe(seconds)
         children[1].inc()
 
-    def watch(self, connections: Callable[[], float], rooms: Callable[[], float]) -> None:
+    def watch(
+        self,
+        connections: Callable[[], float],
+        rooms: Callable[[], float],
+        sessions: Callable[[], float] = lambda: 0,
+    ) -> None:
         """Read the gauges from live state at scrape time instead of tracking them twice."""
         self.connections_active.set_function(connections)
         self.rooms_active.set_function(rooms)
+        self.engine_sessions.set_function(sessions)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

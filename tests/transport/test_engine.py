@@ -365,6 +365,7 @@ async def test_a_session_without_a_socketio_connect_is_closed_after_the_connect_
         await asyncio.sleep(0.5)
         assert not joined.closed
         assert len(server.app[SERVER].eio.sessions) == 1
+        assert "chat_engineio_sessions 1.0" in server.app[METRICS].render().decode()
 
 
 async def test_sessions_that_never_connect_count_against_the_per_address_limit() -> None:
