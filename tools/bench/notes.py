@@ -11,16 +11,26 @@ Written by `make bench` ({command}) on {when}, at commit {commit}; the run took 
 Every table below comes from that one run: rerun the command rather than editing figures by hand (the
 text lives in `tools/bench/notes.py`, the tables in `tools/bench/report.py`).
 
-Each scenario runs against chatio and against a plain python-socketio server with the same wire shape
+Each scenario runs against chatio, against a plain python-socketio server with the same wire shape
 (`tools/bench/baseline.py`: `socketio.AsyncServer(async_mode='aiohttp')`, `join_room` and
-`send_message` handlers, an in-memory seq, `emit(..., room=..., skip_sid=...)`, no chatio code), started
-fresh for each scenario, so every figure has a ratio beside it. A *delivery* is one `message` event
+`send_message` handlers, an in-memory seq, `emit(..., room=..., skip_sid=...)`, no chatio code), and
+against Node's socket.io 4.8 with the same shape (`tools/bench/node/server.mjs`, `socket.to(room).emit`,
+its own `package-lock.json`, installed by `make bench`), each started fresh for each scenario, so every
+figure has two ratios beside it. A *delivery* is one `message` event
 arriving at one client; a message sent to a room of 50 makes 49 deliveries. Latency is the time from
 the moment the sender's frame was written to the moment the receiver read the broadcast (both ends are
 in the generator process, on one clock). Before each scenario the bench waits up to 30 s for other
 processes to use less than a quarter of a core; what they used during each step is in the *others*
 column. A virtual machine can also slow down with no sign inside it: the *CPU speed gauge* below times
 a fixed Python loop before every hold, so that drift between the figures being compared shows.
+"""
+
+CHART: Final = """
+![p99 latency and server CPU against offered deliveries/s, three fan-out ladders](performance-fanout.svg)
+
+The chart (`docs/performance-fanout.svg`, drawn by `tools/bench/chart.py` from this run's holds) shows
+each ladder's holds: p99 delivery latency (log scale, top) and the server's CPU (bottom) against the
+deliveries/s offered. A ladder ends where its server stops keeping up.
 """
 
 TARGETS: Final = """
@@ -32,17 +42,17 @@ that ended either ladder.
 FANOUT: Final = """\
 ## Fan-out: 2,000 clients in rooms of 50
 
-Both servers run at once, pinned to the same CPU, each with its own 2,000 clients, and their holds take
-turns (a step on python-socketio, then one on chatio, and so on) so that a change in the machine's
-speed hits both ladders alike; the server not being measured sits idle. Every client sends, in turn, at
-a rate stepped up by about √2 a step (4 s each, then up to 3 s for stragglers) until a step misses: p99
-over 100 ms, a delivery lost, or a failed acknowledgement; one more step is then tried between the last
-two. A miss is confirmed by holding the same rate again (not when the server was already at 90 % CPU or
-more), and a third hold is allowed when other processes used a quarter of a core or more or the
-generator was near its ceiling: a rate counts as kept up when one of its holds kept up, so a single
-stall does not end the ladder. Every hold is shown. *Sustained* is the measured deliveries/s of the
-highest step that kept up. A step marked ⚠ was taken while the generator was near its own ceiling (see
-calibration below); *others* is CPU used by every process but the measured server and the generator
+The three servers run at once, pinned to the same CPU, each with its own 2,000 clients, and their holds
+take turns (a step on python-socketio, then one on Node, then one on chatio, and so on) so that a change
+in the machine's speed hits every ladder alike; the servers not being measured sit idle. Every client
+sends, in turn, at a rate stepped up by about √2 a step (4 s each, then up to 3 s for stragglers) until
+a step misses: p99 over 100 ms, a delivery lost, or a failed acknowledgement; one more step is then
+tried between the last two. A miss is confirmed by holding the same rate again (not when the server was
+already at 90 % CPU or more), and a third hold is allowed when other processes used a quarter of a core
+or more or the generator was near its ceiling: a rate counts as kept up when one of its holds kept up,
+so a single stall does not end the ladder. Every hold is shown. *Sustained* is the measured deliveries/s
+of the highest step that kept up. A step marked ⚠ was taken while the generator was near its own ceiling
+(see calibration below); *others* is CPU used by every process but the measured server and the generator
 (the idle server included).
 """
 
@@ -148,7 +158,7 @@ REPRODUCE: Final = """\
 ## Reproduce
 
 ```sh
-make bench                                   # everything above, about 6 minutes on 2 CPUs
+make bench                                   # everything above, about 8 minutes on 2 quiet CPUs
 .venv/bin/python -m tools.bench --quick     # a smoke run with short steps (figures not meaningful)
 .venv/bin/python -m tools.bench --only fanout --only idle --out /tmp/perf.md
 

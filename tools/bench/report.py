@@ -35,6 +35,12 @@ class BenchRun:
     seconds: float
     quick: bool
     gauges: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    node: ServerRun | None = None  # Node's socket.io (absent from runs saved before it was added)
+
+    @property
+    def servers(self) -> tuple[ServerRun, ...]:
+        """chatio, python-socketio, and Node's socket.io when measured."""
+        return (self.chatio, self.baseline) + ((self.node,) if self.node else ())
 
 
 # Gauges further apart than this mean the scenarios ran on a machine of changing speed.
@@ -44,7 +50,9 @@ GAUGE_SPREAD: Final = 0.15
 def figures(run: BenchRun) -> dict[str, float | None]:
     """The headline figures, for ``--json`` and for checks that compare runs."""
     found: dict[str, float | None] = {}
-    for key, server in (("chatio", run.chatio), ("baseline", run.baseline)):
+    for key, server in (("chatio", run.chatio), ("baseline", run.baseline), ("node", run.node)):
+        if server is None:
+            continue
         loaded = server.idle.loaded if server.idle else None
         found[f"{key}_sustained_deliveries_per_s"] = server.fanout.sustained if server.fanout else None
         found[f"{key}_p99_ms_10k_deliveries"] = server.moderate.latency.p99 if server.moderate else None
@@ -84,7 +92,8 @@ def render(run: BenchRun) -> str:
 
 
 def summary(run: BenchRun) -> str:
-    """What ``make bench`` prints when it ends: the targets and every chatio ÷ python-socketio ratio."""
+    """What ``make bench`` prints when it ends: the targets, every chatio ÷ python-socketio and chatio ÷ Node
+    ratio."""
     parts = [
         ("Targets (issue 7), chatio", _targets_table(run)),
         ("Fan-out: 2,000 clients in rooms of 50", _fanout_table(run)),
@@ -258,6 +267,12 @@ def _targets_table(run: BenchRun) -> str:
             "",
             _status(None if memory is None else memory <= 15, None),
         ),
+        (
+            "≤ 7.7 KiB per idle WebSocket: no regression (issue 12)",
+            f"{_num(memory, '.1f')} KiB",
+            "",
+            _status(None if memory is None else memory <= 7.7, None),
+        ),
     ]
     header = ("target", "measured", "other processes' cpu meanwhile", "status")
     return _table(header, rows)
@@ -274,16 +289,17 @@ def _status(ok: bool | None, others: float | None) -> str:
 
 def _three(label: str, pick: Callable[[ServerRun], float | None], run: BenchRun, fmt: str) -> list[str]:
     ours, theirs = pick(run.chatio), pick(run.baseline)
+    node = pick(run.node) if run.node else None
     shown = _ms if fmt == "ms" else _cpu if fmt == "%" else lambda v: _num(v, fmt)
-    return [label, shown(ours), shown(theirs), _ratio(ours, theirs)]
+    return [label, shown(ours), shown(theirs), shown(node), _ratio(ours, theirs), _ratio(ours, node)]
 
 
-_HEAD = ("", "chatio", "python-socketio", "chatio ÷ python-socketio")
+_HEAD = ("", "chatio", "python-socketio", "Node socket.io", "chatio ÷ python-socketio", "chatio ÷ Node")
 
 
 def _fanout(run: BenchRun) -> str:
-    text = notes.FANOUT + "\n" + _fanout_table(run)
-    for server in (run.chatio, run.baseline):
+    text = notes.FANOUT + "\n" + _fanout_table(run) + notes.CHART
+    for server in run.servers:
         if server.fanout:
             text += f"\n{server.kind.name}, step by step:\n\n" + _steps(
                 server.fanout.steps, server.fanout.verdicts
@@ -297,9 +313,8 @@ def _fanout_table(run: BenchRun) -> str:
         return server.fanout.sustained if server.fanout else None
 
     rows = [_three("sustained deliveries/s (p99 ≤ 100 ms, no loss)", fan, run, ",.0f")]
-    rows.append(
-        ["limited by", *((s.fanout.limited_by if s.fanout else "—") for s in (run.chatio, run.baseline)), ""]
-    )
+    limits = [(s.fanout.limited_by if s.fanout else "—") for s in (run.chatio, run.baseline, run.node) if s]
+    rows.append(["limited by", *limits, *[""] * (len(_HEAD) - 1 - len(limits))])
     return _table(_HEAD, rows)
 
 

@@ -203,7 +203,7 @@ class Bench:
             await self._hold(swarm, 2_500, 2, "warm-up")
             run.moderate = await self._hold(swarm, MODERATE_DELIVERIES, self.timing.moderate, "moderate")
             run.fanout = await self.ladder(swarm, LADDER)
-            if with_profile:
+            if with_profile and run.kind.python:
                 rate = max(PROFILE_SHARE * run.fanout.sustained, LADDER[0])
                 async with self._turn:
                     run.profile = await self._profile(swarm, server, rate)

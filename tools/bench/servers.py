@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,11 +51,15 @@ class ServerKind:
     description: str
     environ: Mapping[str, str] = dataclasses.field(default_factory=dict)
     port_flag: str | None = "--port"  # None: the port goes in CHATIO_PORT
+    #: Runs the server instead of ``python -m module`` (the Node server), with ``--host`` and ``--port``.
+    program: tuple[str, ...] = ()
+    #: Whether py-spy can profile it (a Python process).
+    python: bool = True
 
     def command(self, port: int) -> tuple[list[str], dict[str, str]]:
         environ = {key: value for key, value in os.environ.items() if not key.startswith("CHATIO_")}
         environ.update(self.environ)
-        argv = [sys.executable, "-m", self.module]
+        argv = list(self.program) or [sys.executable, "-m", self.module]
         if self.port_flag is None:
             environ.update(CHATIO_HOST=HOST, CHATIO_PORT=str(port))
         else:
@@ -69,6 +74,14 @@ BASELINE: Final = ServerKind(
     "python-socketio",
     "tools.bench.baseline",
     "plain python-socketio 5 on aiohttp (tools/bench/baseline.py)",
+)
+NODE_DIR: Final = Path(__file__).resolve().parent / "node"
+NODE: Final = ServerKind(
+    "Node socket.io",
+    "server.mjs",
+    "Node's socket.io 4.8 with the same wire shape (tools/bench/node/server.mjs, its own lockfile)",
+    program=(shutil.which("node") or "node", str(NODE_DIR / "server.mjs")),
+    python=False,
 )
 FIREHOSE: Final = ServerKind(
     "firehose", "tools.bench.firehose", "calibration server, encode once + raw frame writes"
