@@ -217,6 +217,17 @@ class RoomAccess:
                 found.append(DirectRoom(room, peer))
         return found
 
+    async def member_rooms(self, identity: Identity) -> list[tuple[Room, str]]:
+        """The rooms (direct-message rooms aside) where the user has a role, with that role, by id."""
+        found = []
+        for membership in await self.acl.rooms_of(identity.user_id):
+            if membership.room.startswith(DM_PREFIX):
+                continue
+            room = await self.store.get_room(membership.room)
+            if room is not None:
+                found.append((room, membership.role))
+        return found
+
     async def forget_user(self, user_id: str) -> None:
         await self.acl.forget_user(user_id)
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatio.web.accounts import AccountsApi
-from chatio.web.api import ChatApi, guarded_routes, not_found
+from chatio.web.api import PREFIX, ChatApi, guarded_routes, not_found
+from chatio.web.client_config import config_view
 
 
 def rest_routes() -> list[web.RouteDef]:
     """Every REST route, JSON errors included; the catch-all 404 for ``/api`` comes last, here only."""
-    routes = [*AccountsApi().routes(), *ChatApi().routes(), web.route("*", "/api/{tail:.*}", not_found)]
+    routes = [
+        web.get(f"{PREFIX}/config", config_view),
+        *AccountsApi().routes(),
+        *ChatApi().routes(),
+        web.route("*", "/api/{tail:.*}", not_found),
+    ]
     return guarded_routes(routes)

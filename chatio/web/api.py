@@ -145,6 +145,7 @@ class ChatApi:
             web.get(f"{PREFIX}/users/{{user_id}}", self.get_user),
             web.post(f"{PREFIX}/rooms", self.create_room),
             web.get(f"{PREFIX}/rooms/public", self.public_rooms),
+            web.get(f"{PREFIX}/rooms/mine", self.member_rooms),
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
             web.get(f"{PREFIX}/stats", self.stats),
             web.get(f"{PREFIX}/search", self.search),
@@ -185,6 +186,12 @@ class ChatApi:
         rooms = await store.public_rooms(limit=query["limit"], after=query.get("after"))
         following = rooms[-1].id if len(rooms) == query["limit"] else None
         return json_reply({"rooms": [room_wire(room) for room in rooms], "next": following})
+
+    async def member_rooms(self, request: web.Request) -> web.Response:
+        """The caller's rooms with a role (owner, admin, member), direct messages aside."""
+        identity = await caller(request)
+        rooms = await request.app[ACCESS].member_rooms(identity)
+        return json_reply({"rooms": [room_wire(room) | {"role": role} for room, role in rooms]})
 
     async def messages(self, request: web.Request) -> web.Response:
         identity = await caller(request)
