@@ -49,10 +49,12 @@ def devcluster(state: Path, ports: list[int], command: str) -> subprocess.Comple
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     require(find_haproxy() is not None, "haproxy is not installed (make deps-system)")
     require(find_mongod() is not None and find_redis_server() is not None, "mongod or redis-server missing")
+    # The other ports first: nothing listens on them yet, so the pods' range must step around them.
+    port, redis, mongo, stats = (free_port() for _ in range(4))
     first_pod = free_port()
-    while any(_busy(first_pod + i) for i in range(3)):
+    while any(_busy(first_pod + i) or first_pod + i in (port, redis, mongo, stats) for i in range(3)):
         first_pod = free_port()
-    ports = [free_port(), first_pod, free_port(), free_port(), free_port()]
+    ports = [port, first_pod, redis, mongo, stats]
     state = tmp_path / "cluster"
     started = devcluster(state, ports, "start")
     try:
