@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import socketio
 from marshmallow import Schema
@@ -26,12 +26,26 @@ from chatio.errors import ChatError
 from chatio.metrics import Metrics
 from chatio.ratelimit.gate import Gate
 from chatio.store import Unavailable
-from chatio.transport import ACK_REQUESTED
+from chatio.transport import ACK_REQUESTED, CLIENT_EVENT
 
 log = logging.getLogger(__name__)
 
 #: Set in a session's environ by :meth:`ChatNamespace.admit` (its handshake was counted).
 _ADMITTED = "chatio.admitted"
+
+#: Event names a client may not send: python-socketio's lifecycle events (client and server side) and
+#: socket.io's reserved names. They are refused as unknown events and never reach the lifecycle code.
+RESERVED_EVENTS: Final = frozenset(
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "__disconnect_final",
+        "newListener",
+        "removeListener",
+    }
+)
 
 Ack = dict[str, Any]
 
@@ -92,9 +106,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.expiry.close()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event == "connect":
+        lifecycle = CLIENT_EVENT.get() != event
+        if event == "connect" and lifecycle:
             return await self._connect(args[0], args[1], args[2] if len(args) > 2 else None)
-        if event == "disconnect":
+        if event == "disconnect" and lifecycle:
             self.expiry.forget(args[0])
             await self.service.disconnect(args[0])
             return None
@@ -103,6 +118,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         command = self._commands.get(event)
         label = event if command is not None else "unknown"
         try:
+            if event in RESERVED_EVENTS:
+                raise ChatError(
+                    errors.UNKNOWN_EVENT, f"{event!r} is a reserved event name; clients may not send it"
+                )
             if command is None:
                 raise ChatError(errors.UNKNOWN_EVENT, f"unknown event {event[:64]!r}")
             if not self.accepting:

@@ -16,12 +16,13 @@ and the libraries; never :mod:`chatio.realtime`, :mod:`chatio.web` or the compos
 
 from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
 from chatio.transport.frames import text_frame
-from chatio.transport.seam import ACK_REQUESTED
+from chatio.transport.seam import ACK_REQUESTED, CLIENT_EVENT
 from chatio.transport.server import EVICT_GRACE_SECONDS, ChatServer, JsonCodec
 from chatio.transport.wire import DIRECT_BUFFER_LIMIT
 
 __all__ = [
     "ACK_REQUESTED",
+    "CLIENT_EVENT",
     "DIRECT_BUFFER_LIMIT",
     "EVICT_GRACE_SECONDS",
     "ChatServer",

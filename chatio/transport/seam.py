@@ -6,7 +6,9 @@ python-socketio (5.x):
   (with chatio's options bound): the documented way a subclass chooses its Engine.IO server;
 * ``AsyncServer._handle_event(eio_sid, namespace, id, data)`` is overridden so that the events of one
   connection run one after another (:meth:`~chatio.transport.eio.Session.in_order`) while every other
-  python-socketio feature, ``call()`` included, works (``async_handlers`` stays on);
+  python-socketio feature, ``call()`` included, works (``async_handlers`` stays on); each event runs with
+  ``ACK_REQUESTED`` (did the client ask for an ack) and ``CLIENT_EVENT`` (its name, so that a client's
+  event named ``connect`` or ``disconnect`` is not taken for python-socketio's lifecycle call) set;
 * ``_trigger_event``, ``_send_packet`` and ``_handle_eio_message`` are called, and ``_binary_packet`` (the
   binary packets waiting for attachments) is read.
 
@@ -32,6 +34,10 @@ from socketio import packet as sio_packet
 
 #: False while a command runs whose client asked for no acknowledgement.
 ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("chatio_ack_requested", default=True)
+#: The name of the client event being dispatched; None outside one. python-socketio hands a client's event
+#: named ``connect`` or ``disconnect`` to the same ``trigger_event`` as its own lifecycle calls: this tells
+#: them apart.
+CLIENT_EVENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("chatio_client_event", default=None)
 
 
 class SocketIOSeam(socketio.AsyncServer):  # type: ignore[misc]  # untyped base class
@@ -64,9 +70,11 @@ class SocketIOSeam(socketio.AsyncServer):  # type: ignore[misc]  # untyped base 
         if not self.manager.is_connected(sid, namespace):
             return
         token = ACK_REQUESTED.set(id is not None)
+        named = CLIENT_EVENT.set(data[0])
         try:
             result = await self._trigger_event(data[0], namespace, sid, *data[1:])
         finally:
+            CLIENT_EVENT.reset(named)
             ACK_REQUESTED.reset(token)
         if result is self.not_handled or id is None:
             return
