@@ -1,11 +1,15 @@
 """marshmallow schemas: one per inbound event and REST body. Unknown fields are always rejected.
 
 :func:`load` is the single entry point: it returns the validated dict or raises a
-:class:`~chatio.errors.ChatError` ``invalid_payload`` whose ``field`` names the first bad field.
+:class:`~chatio.errors.ChatError` ``invalid_payload`` whose ``field`` names the first bad field. Before any
+schema looks at a payload, :func:`load` refuses text that is not well-formed Unicode (a lone UTF-16
+surrogate: no store or encoder could keep it) and nesting deeper than :data:`MAX_DEPTH`. Every integer is
+at most :data:`MAX_INTEGER`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -19,10 +23,16 @@ CLIENT_MSG_ID_PATTERN: Final = r"^[A-Za-z0-9_\-]{1,64}$"
 STATUSES: Final = ("online", "away", "busy")
 PASSWORD_MIN: Final = 8
 PASSWORD_MAX: Final = 256
+#: The largest integer a payload or query may carry: JavaScript's ``Number.MAX_SAFE_INTEGER``, well inside
+#: the 64-bit integers MongoDB keeps.
+MAX_INTEGER: Final = 2**53 - 1
+#: How deep a payload may nest (chatio's payloads are flat objects; this bounds the checks' recursion).
+MAX_DEPTH: Final = 32
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class StrictInteger(fields.Integer):
-    """An integer that refuses booleans and numeric strings (``True`` is an ``int`` in Python)."""
+    """An integer that refuses booleans, numeric strings and floats (``True`` is an ``int`` in Python)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -34,6 +44,23 @@ class StrictInteger(fields.Integer):
             raise self.make_error("invalid")
         result: int = super()._deserialize(value, attr, data, **kwargs)
         return result
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: 1 to 16 ASCII digits. (``int()`` would also take ``1_0``, ``+1``,
+    `` 1 `` and the digits of other scripts, and numbers of any size.)"""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> int:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 16:
+            raise self.make_error("invalid")
+        result: int = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
+
+def _bounded(minimum: int) -> validate.Range:
+    return validate.Range(min=minimum, max=MAX_INTEGER)
 
 
 def _room(**kwargs: Any) -> fields.String:
@@ -53,7 +80,7 @@ def _username(**kwargs: Any) -> fields.String:
 
 
 def _seq(**kwargs: Any) -> StrictInteger:
-    return StrictInteger(validate=validate.Range(min=0), **kwargs)
+    return StrictInteger(validate=_bounded(0), **kwargs)
 
 
 class _Strict(Schema):
@@ -111,7 +138,7 @@ class History(_Strict):
     room = _room(required=True)
     before = _seq()
     after = _seq()
-    limit = StrictInteger(validate=validate.Range(min=1))
+    limit = StrictInteger(validate=_bounded(1))
 
 
 class CreateUser(_Strict):
@@ -174,9 +201,9 @@ class CreateRoom(_Strict):
 class HistoryQuery(_Strict):
     """Query strings arrive as text, so these integers are parsed, not strict."""
 
-    before = fields.Integer(validate=validate.Range(min=0))
-    after = fields.Integer(validate=validate.Range(min=0))
-    limit = fields.Integer(validate=validate.Range(min=1))
+    before = QueryInteger(validate=_bounded(0))
+    after = QueryInteger(validate=_bounded(0))
+    limit = QueryInteger(validate=_bounded(1))
 
 
 class SearchQuery(_Strict):
@@ -184,12 +211,12 @@ class SearchQuery(_Strict):
 
     q = fields.String(required=True, validate=validate.Length(min=1, max=200))
     room = _room()
-    limit = fields.Integer(validate=validate.Range(min=1, max=100), load_default=20)
-    skip = fields.Integer(validate=validate.Range(min=0, max=1000), load_default=0)
+    limit = QueryInteger(validate=validate.Range(min=1, max=100), load_default=20)
+    skip = QueryInteger(validate=validate.Range(min=0, max=1000), load_default=0)
 
 
 class RoomListQuery(_Strict):
-    limit = fields.Integer(validate=validate.Range(min=1, max=200), load_default=50)
+    limit = QueryInteger(validate=validate.Range(min=1, max=200), load_default=50)
     after = _room()
 
 
@@ -199,6 +226,7 @@ def load(schema: Schema, payload: object, *, prefix: str | None = None) -> dict[
         shown = "nothing" if payload is None else type(payload).__name__
         where = f"{prefix}: " if prefix else ""
         raise ChatError(INVALID_PAYLOAD, f"{where}expected an object, got {shown}", field=prefix)
+    _check_values(payload, prefix)
     try:
         result: dict[str, Any] = schema.load(payload)
     except ValidationError as exc:
@@ -206,6 +234,43 @@ def load(schema: Schema, payload: object, *, prefix: str | None = None) -> dict[
         field, message = next(iter(problems.items()))
         raise ChatError(INVALID_PAYLOAD, f"{field}: {message}", field=field, fields=problems) from None
     return result
+
+
+def escaped(text: str) -> str:
+    """``text`` with each lone surrogate written as ``\\udXXX``: safe to encode, log and send back."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def _check_values(payload: dict[Any, Any], prefix: str | None) -> None:
+    """Refuse a field name or value that is not well-formed Unicode, or that nests past ``MAX_DEPTH``."""
+    for key, value in payload.items():
+        field = escaped(str(key))
+        field = f"{prefix}.{field}" if prefix else field
+        problem = (
+            "field name is not well-formed Unicode" if escaped(str(key)) != key else _malformed(value, 1)
+        )
+        if problem is not None:
+            raise ChatError(INVALID_PAYLOAD, f"{field}: {problem}", field=field)
+
+
+def _malformed(value: object, depth: int) -> str | None:
+    if isinstance(value, str):
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return None
+        return "Not well-formed Unicode (a lone UTF-16 surrogate)."
+    if isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            return f"Nested deeper than {MAX_DEPTH} levels."
+        for key in value if isinstance(value, dict) else ():
+            if isinstance(key, str) and _malformed(key, depth) is not None:
+                return "Not well-formed Unicode (a lone UTF-16 surrogate)."
+        for item in value.values() if isinstance(value, dict) else value:
+            problem = _malformed(item, depth + 1)
+            if problem is not None:
+                return problem
+    return None
 
 
 def _flatten(messages: object, prefix: str | None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from chatio.chat.service import ChatService, Joined, message_wire, room_wire
 from chatio.errors import ChatError
 from chatio.metrics import Metrics
 from chatio.ratelimit.gate import Gate
+from chatio.schemas import escaped
 from chatio.store import Unavailable
 from chatio.transport import ACK_REQUESTED, CLIENT_EVENT
 
@@ -123,7 +124,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
                     errors.UNKNOWN_EVENT, f"{event!r} is a reserved event name; clients may not send it"
                 )
             if command is None:
-                raise ChatError(errors.UNKNOWN_EVENT, f"unknown event {event[:64]!r}")
+                raise ChatError(errors.UNKNOWN_EVENT, f"unknown event {escaped(event[:64])!r}")
             if not self.accepting:
                 raise ChatError(errors.SHUTTING_DOWN, "the server is shutting down, reconnect")
             if len(payload) != 1:
@@ -145,9 +146,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
     def _refuse(self, sid: str, event: str, error: ChatError) -> Ack:
         ack = {"ok": False, "error": error.as_wire()}
         if not ACK_REQUESTED.get():
-            self._background.spawn(
-                self.emit("command_error", {"event": event[:64], "error": ack["error"]}, to=sid)
-            )
+            report = {"event": escaped(event[:64]), "error": ack["error"]}
+            self._background.spawn(self.emit("command_error", report, to=sid))
         return ack
 
     # --- connection ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import orjson
 
+from chatio import jsontext
 from chatio.rfc6455 import GOING_AWAY, POLICY_VIOLATION
 from chatio.transport import sio
 from chatio.transport.engine import EngineServer, Reason
@@ -23,7 +24,11 @@ EVICT_GRACE_SECONDS: Final = 5.0
 
 
 class JsonCodec:
-    """orjson behind the ``dumps``/``loads`` interface python-socketio expects."""
+    """orjson behind the ``dumps``/``loads`` interface python-socketio expects.
+
+    ``loads`` is :func:`chatio.jsontext.loads`: what orjson alone would refuse but a schema should answer
+    (a lone surrogate, an integer past 64 bits) is decoded.
+    """
 
     @staticmethod
     def dumps(obj: Any, **_kwargs: Any) -> str:
@@ -31,7 +36,7 @@ class JsonCodec:
 
     @staticmethod
     def loads(text: str | bytes, **_kwargs: Any) -> Any:
-        return orjson.loads(text)
+        return jsontext.loads(text)
 
 
 class ChatServer(SocketIOSeam):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-import orjson
+from chatio import jsontext
 
 CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK = range(7)
 #: Attachments one binary packet may announce.
@@ -70,8 +70,8 @@ def _data(encoded: str) -> object:
     if not encoded:
         return _ABSENT
     try:
-        return orjson.loads(encoded)
-    except orjson.JSONDecodeError:
+        return jsontext.loads(encoded)  # a lone surrogate or a huge integer is the schemas' to refuse
+    except ValueError:
         raise ValueError("packet data that is not JSON") from None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from chatio import errors, schemas
+from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
 from chatio.chat.service import message_wire
 from chatio.errors import ChatError
@@ -83,10 +82,11 @@ def guarded_routes(routes: list[web.RouteDef]) -> list[web.RouteDef]:
 
 
 async def json_body(request: web.Request) -> object:
+    """The request's JSON body, decoded as Socket.IO payloads are (:mod:`chatio.jsontext`)."""
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ChatError(errors.INVALID_PAYLOAD, "body: not valid JSON", field="body") from None
+        return jsontext.loads(await request.read())
+    except ValueError as exc:
+        raise ChatError(errors.INVALID_PAYLOAD, f"body: not valid JSON ({exc})", field="body") from None
 
 
 def user_wire(user: User, status: str = OFFLINE, *, email: bool = True) -> dict[str, Any]:

@@ -334,6 +334,20 @@ async function scenario(transports) {
   checkError(scope, "an unknown event is unknown_event", await ask(a.socket, "launch_rockets", { room }), "unknown_event");
   checkError(
     scope,
+    "half an emoji (a lone surrogate) is invalid_payload on text",
+    await ask(a.socket, "send_message", { room, text: `cut ${"😀".slice(0, 1)}` }),
+    "invalid_payload",
+    "text",
+  );
+  checkError(
+    scope,
+    "a seq past 2^53 is invalid_payload on after",
+    await ask(a.socket, "history", { room, after: 2 ** 63 }),
+    "invalid_payload",
+    "after",
+  );
+  checkError(
+    scope,
     "sending to a room not joined is not_in_room",
     await ask(a.socket, "send_message", { room: `elsewhere-${tag}`, text: "hi" }),
     "not_in_room",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import aiohttp
 import pytest
 
 from chatio.config import Settings
-from tests.harness import RunningServer, clients, connect, serving
+from tests.harness import RawSocket, RunningServer, clients, connect, serving
 
 
 @pytest.fixture
@@ -129,46 +128,23 @@ async def test_garbage_on_the_wire_does_not_hurt_others(server: RunningServer) -
         assert (await alice.call("send_message", {"room": "lobby", "text": "fine"}))["ok"]
 
 
-async def _raw_socket(http: aiohttp.ClientSession, url: str, auth: dict[str, Any]) -> Any:
-    """A WebSocket that speaks Engine.IO and Socket.IO by hand, connected to ``/`` with ``auth``."""
-    ws = await http.ws_connect(url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
-    assert (await ws.receive_str(timeout=5)).startswith("0")
-    await ws.send_str("40" + json.dumps(auth))
-    assert (await _raw_packet(ws, "40")).startswith("40{")
-    return ws
-
-
-async def _raw_packet(ws: Any, prefix: str) -> str:
-    """The next Socket.IO packet starting with ``prefix`` (pings answered, other packets skipped)."""
-    while True:
-        text = await ws.receive_str(timeout=5)
-        if text == "2":
-            await ws.send_str("3")
-        elif text.startswith(prefix):
-            return str(text)
-
-
 @pytest.mark.parametrize(
     "event", ["connect", "disconnect", "connect_error", "disconnecting", "newListener", "__disconnect_final"]
 )
 async def test_reserved_event_names_from_a_client_are_refused(server: RunningServer, event: str) -> None:
     async with aiohttp.ClientSession() as http, clients(server.url, "alice") as (alice,):
         await alice.join("lobby")
-        mallory = await _raw_socket(http, server.url, {"username": "mallory"})
-        await mallory.send_str('421["join_room",{"room":"lobby"}]')
-        assert json.loads((await _raw_packet(mallory, "431"))[3:])[0]["ok"] is True
+        mallory = await RawSocket.open(http, server.url, {"username": "mallory"})
+        assert (await mallory.call("join_room", {"room": "lobby"}))["ok"] is True
         # Played as lifecycle events these would forget the socket (disconnect) or re-run the connect
         # handler as another user with a fresh rooms-per-connection count (connect).
-        await mallory.send_str(f'422["{event}",{{}},{{"username":"alice"}}]')
-        ack = json.loads((await _raw_packet(mallory, "432"))[3:])[0]
+        ack = await mallory.call(event, {}, {"username": "alice"})
         assert ack["ok"] is False and ack["error"]["code"] == "unknown_event", ack
         assert "reserved" in ack["error"]["message"]
-        await mallory.send_str(f'42["{event}"]')
-        report = json.loads((await _raw_packet(mallory, '42["command_error"'))[2:])[1]
-        assert report == {"event": event, "error": ack["error"]}
+        await mallory.emit(event)
+        assert (await mallory.event("command_error")) == {"event": event, "error": ack["error"]}
         # Still the same socket of the same user, in the same room.
-        await mallory.send_str('423["send_message",{"room":"lobby","text":"still me"}]')
-        sent = json.loads((await _raw_packet(mallory, "433"))[3:])[0]
+        sent = await mallory.call("send_message", {"room": "lobby", "text": "still me"})
         assert sent["ok"] is True and sent["message"]["user"] == "mallory", sent
         assert (await alice.expect("message"))["user"] == "mallory"
         await mallory.close()
