@@ -36,14 +36,14 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]
 @pytest.mark.parametrize(
     ("event", "payload", "field"),
     [
-        ("join_room", {"room": "r", "since_seq": 2**63}, "since_seq"),
-        ("join_room", {"room": "r", "since_seq": 2**64}, "since_seq"),
-        ("join_room", {"room": "r", "since_seq": MAX_INTEGER + 1}, "since_seq"),
+        ("join_room", {"room": "r", "sinceSeq": 2**63}, "sinceSeq"),
+        ("join_room", {"room": "r", "sinceSeq": 2**64}, "sinceSeq"),
+        ("join_room", {"room": "r", "sinceSeq": MAX_INTEGER + 1}, "sinceSeq"),
         ("history", {"room": "r", "after": 2**63}, "after"),
         ("history", {"room": "r", "before": 2**70}, "before"),
         ("history", {"room": "r", "limit": 2**64}, "limit"),
         ("send_message", {"room": "r", "text": f"half an emoji {LONE_SURROGATE}"}, "text"),
-        ("send_message", {"room": "r", "text": "hi", "client_msg_id": LONE_SURROGATE}, "client_msg_id"),
+        ("send_message", {"room": "r", "text": "hi", "clientMsgId": LONE_SURROGATE}, "clientMsgId"),
         ("send_message", {"room": "r", "text": "hi", LONE_SURROGATE: 1}, "\\ud83d"),
         ("user_status", {"status": LONE_SURROGATE}, "status"),
     ],
@@ -67,10 +67,10 @@ async def test_socket_values_out_of_bounds_are_invalid_payload(
 
 async def test_the_largest_integer_is_accepted(server: RunningServer) -> None:
     async with clients(server.url, "alice") as (alice,):
-        joined = await alice.join("r", since_seq=MAX_INTEGER)
+        joined = await alice.join("r", sinceSeq=MAX_INTEGER)
         assert joined["reset"] is True
         page = await alice.call("history", {"room": "r", "after": MAX_INTEGER, "before": MAX_INTEGER})
-        assert page == {"ok": True, "messages": [], "has_more": False}
+        assert page == {"ok": True, "messages": [], "hasMore": False}
 
 
 async def test_a_lone_surrogate_in_an_event_name_is_acknowledged(server: RunningServer) -> None:
