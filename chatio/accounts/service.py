@@ -6,13 +6,16 @@
   refresh token is stored as a hash and rotates: each refresh redeems it once and returns a new pair of the
   same session (token *family*). A refresh token presented a second time was copied: the whole family is
   revoked, and the sockets of that session are closed.
-* **Access tokens** are checked against the accounts on every use (one lookup): a deleted account's tokens
-  stop working at once; a logged-out session's access tokens work until they expire (a few minutes).
+* **Access tokens** are checked against the accounts on every use (two lookups, at once): a deleted
+  account's tokens and a logged-out or revoked session's tokens stop working at once, on every process
+  (the store is shared); the sockets they opened before are closed on the process that ended the session,
+  and on other processes when their token expires.
 * **Guests** (``CHATIO_ALLOW_GUESTS``) name themselves; a registered or deleted username is never a guest's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -198,9 +201,14 @@ class AccountService:
             if await self.accounts.is_deleted(claims.user_id):
                 raise ChatError(errors.UNAUTHORIZED, "the user was deleted")
             return Identity(claims.user_id, claims.username, True, expires_at=claims.expires_at)
-        account = await self.accounts.get_account(claims.user_id)
+        account, revoked = await asyncio.gather(
+            self.accounts.get_account(claims.user_id),
+            self.accounts.is_revoked(claims.session) if claims.session is not None else _false(),
+        )
         if account is None:
             raise ChatError(errors.UNAUTHORIZED, "the account no longer exists")
+        if revoked:
+            raise ChatError(errors.UNAUTHORIZED, "the session was logged out or revoked: log in again")
         return Identity(
             claims.user_id,
             claims.username,
@@ -229,6 +237,10 @@ class AccountService:
         log.info("user %s deleted by %s", user_id, actor.user_id)
         for listener in self.on_deleted:
             await listener(user_id)
+
+
+async def _false() -> bool:
+    return False
 
 
 class TokenAuthenticator:

@@ -88,3 +88,6 @@ class AccountStore(Protocol):
 
     async def revoke_user(self, user_id: str) -> int:
         """Revoke every token of every session of ``user_id``."""
+
+    async def is_revoked(self, family: str) -> bool:
+        """True once ``revoke_family`` (or ``revoke_user``) revoked the session: it never comes back."""

@@ -23,6 +23,8 @@ class MemoryAccountStore:
         self._accounts: dict[str, Account] = {}
         self._deleted: set[str] = set()
         self._tokens: dict[str, _Stored] = {}
+        #: Revoked sessions, kept after their tokens expire and are forgotten.
+        self._revoked: set[str] = set()
 
     async def start(self) -> None:
         return None
@@ -87,12 +89,16 @@ class MemoryAccountStore:
     async def revoke_user(self, user_id: str) -> int:
         return self._revoke(lambda token: token.user_id == user_id)
 
+    async def is_revoked(self, family: str) -> bool:
+        return family in self._revoked
+
     def _revoke(self, chosen: Callable[[RefreshToken], bool]) -> int:
         count = 0
         for stored in self._tokens.values():
             if chosen(stored.token):
                 count += not (stored.used or stored.revoked)
                 stored.revoked = True
+                self._revoked.add(stored.token.family)
         return count
 
     def _forget_expired(self, now: int) -> None:

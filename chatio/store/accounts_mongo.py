@@ -131,6 +131,10 @@ class MongoAccountStore(MongoCollections):
     async def revoke_user(self, user_id: str) -> int:
         return await self._revoke({"user_id": user_id})
 
+    async def is_revoked(self, family: str) -> bool:
+        async with self.guard("is_revoked"):
+            return await self._tokens.find_one({"family": family, "revoked": True}, {"_id": 1}) is not None
+
     async def _revoke(self, which: dict[str, Any]) -> int:
         async with self.guard("revoke"):
             usable = await self._tokens.count_documents({**which, "used": False, "revoked": False})

@@ -12,7 +12,7 @@ import pytest
 
 from chatio.config import Secret, Settings
 from tests.accounts.test_tokens import unsigned
-from tests.accounts_helpers import bearer, call, fast_passwords, refusal, register, sign, signed_up
+from tests.accounts_helpers import bearer, call, fast_passwords, login, refusal, register, sign, signed_up
 from tests.harness import Client, RunningServer, connect, serving
 
 SECRET = "k" * 48
@@ -184,6 +184,12 @@ async def test_a_reused_refresh_token_revokes_the_session_and_closes_its_sockets
         await disconnected(alice)
         await bystander.nothing("disconnect_reason")
         assert bystander.sio.connected
+        # Neither the access token of the revoked session nor its rotated one opens a socket again.
+        for token in (grant["accessToken"], rotated["accessToken"]):
+            refused = await refusal(server.url, {"token": token})
+            assert refused["data"]["code"] == "unauthorized" and "revoked" in refused["message"], refused
+            status, _ = await call(http, "GET", f"{server.url}/api/chat/dms", headers=bearer(token))
+            assert status == 401
     finally:
         await alice.sio.disconnect()
         await bystander.sio.disconnect()
@@ -199,5 +205,10 @@ async def test_logout_ends_the_session(server: RunningServer, http: aiohttp.Clie
         assert (await alice.expect("disconnect_reason"))["code"] == "session_ended"
         status, refused = await call(http, "POST", f"{server.url}/api/chat/auth/refresh", json=body)
         assert status == 401 and "logged out" in refused["error"]["message"]
+        assert (await refusal(server.url, {"token": grant["accessToken"]}))["data"]["code"] == "unauthorized"
+        again = await connect(
+            server.url, auth={"token": (await login(http, server.url, "alice"))["accessToken"]}
+        )
+        await again.sio.disconnect()
     finally:
         await alice.sio.disconnect()

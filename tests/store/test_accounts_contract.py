@@ -85,3 +85,8 @@ async def test_revoking_a_family_or_a_user(accounts: AccountStore) -> None:
     assert await accounts.revoke_user("u2") == 1
     assert (await accounts.redeem_refresh_token("hash-d", now_ms())).outcome is Redemption.REVOKED
     assert await accounts.revoke_family("nothing") == 0
+    assert [await accounts.is_revoked(family) for family in ("f1", "f2", "f3")] == [True, False, True]
+    assert not await accounts.is_revoked("nothing")
+    # A token added to a revoked session (a refresh racing the revocation) does not bring it back.
+    await accounts.add_refresh_token(token("e", "f1", "u1"))
+    assert await accounts.is_revoked("f1")
