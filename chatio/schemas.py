@@ -10,6 +10,7 @@ at most :data:`MAX_INTEGER`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -17,9 +18,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from chatio.errors import INVALID_PAYLOAD, ChatError
 
-ROOM_PATTERN: Final = r"^[\w.:\-]{1,64}$"
-USERNAME_PATTERN: Final = r"^[\w.\-]{1,32}$"
-CLIENT_MSG_ID_PATTERN: Final = r"^[A-Za-z0-9_\-]{1,64}$"
+#: Names are matched whole (``fullmatch``), after NFKC normalisation (:class:`Name`).
+ROOM_PATTERN: Final = r"[\w.:\-]{1,64}"
+USERNAME_PATTERN: Final = r"[\w.\-]{1,32}"
+CLIENT_MSG_ID_PATTERN: Final = r"[A-Za-z0-9_\-]{1,64}"
 STATUSES: Final = ("online", "away", "busy")
 PASSWORD_MIN: Final = 8
 PASSWORD_MAX: Final = 256
@@ -59,24 +61,48 @@ class QueryInteger(fields.Integer):
         return result
 
 
+class NormalizedString(fields.String):
+    """A string in Unicode normalisation form NFKC: compatibility forms (fullwidth letters, ligatures,
+    superscripts) become the plain characters they stand for."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        return unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs))
+
+
+class Name(NormalizedString):
+    """A username, room id or client message id: NFKC-normalised, then matched whole by ``pattern``.
+
+    A look-alike written with compatibility forms *is* the name it imitates once normalised; anything else
+    the pattern does not allow is refused, a trailing newline included (``re.match`` with ``$`` would take
+    one).
+    """
+
+    def __init__(self, pattern: str, error: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pattern = re.compile(pattern)
+        self._error = error
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if self._pattern.fullmatch(name) is None:
+            raise ValidationError(self._error)
+        return name
+
+
 def _bounded(minimum: int) -> validate.Range:
     return validate.Range(min=minimum, max=MAX_INTEGER)
 
 
-def _room(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=validate.Regexp(
-            ROOM_PATTERN, error="Must be 1 to 64 letters, digits, '_', '-', '.' or ':'."
-        ),
-        **kwargs,
-    )
+def _room(**kwargs: Any) -> Name:
+    return Name(ROOM_PATTERN, "Must be 1 to 64 letters, digits, '_', '-', '.' or ':'.", **kwargs)
 
 
-def _username(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
-        **kwargs,
-    )
+def _username(**kwargs: Any) -> Name:
+    return Name(USERNAME_PATTERN, "Must be 1 to 32 letters, digits, '_', '-' or '.'.", **kwargs)
 
 
 def _seq(**kwargs: Any) -> StrictInteger:
@@ -89,10 +115,7 @@ class _Strict(Schema):
 
 
 class GuestAuth(_Strict):
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
-    )
+    username = _username(required=True)
 
 
 class RoomOnly(_Strict):
@@ -109,9 +132,7 @@ class JoinRoom(_Strict):
 class SendMessage(_Strict):
     room = _room(required=True)
     text = fields.String(required=True)
-    clientMsgId = fields.String(
-        validate=validate.Regexp(CLIENT_MSG_ID_PATTERN, error="Must be 1 to 64 of A-Z a-z 0-9 _ -.")
-    )
+    clientMsgId = Name(CLIENT_MSG_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")
 
     def __init__(self, *, max_length: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -145,17 +166,14 @@ class CreateUser(_Strict):
     """Registration: ``POST /api/chat/users``. Without ``password``, a guest profile (where guests are
     allowed; :meth:`~chatio.accounts.service.AccountService.register` decides)."""
 
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(USERNAME_PATTERN, error="Must be 1 to 32 letters, digits, '_', '-' or '.'."),
-    )
+    username = _username(required=True)
     password = fields.String(validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
     displayName = fields.String(validate=validate.Length(min=1, max=64))
     email = fields.Email(validate=validate.Length(max=254))
 
 
 class Login(_Strict):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    username = NormalizedString(required=True, validate=validate.Length(min=1, max=32))
     password = fields.String(required=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
 
 

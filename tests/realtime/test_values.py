@@ -13,11 +13,18 @@ import aiohttp
 import pytest
 
 from chatio.config import Secret, Settings
-from tests.accounts_helpers import PASSWORD, bearer, call, fast_passwords, signed_up
+from tests.accounts_helpers import PASSWORD, bearer, call, fast_passwords, refusal, register, signed_up
 from tests.harness import RawSocket, RunningServer, clients, serving
 
 #: The largest integer a payload may carry (docs/protocol.md): JavaScript's Number.MAX_SAFE_INTEGER.
 MAX_INTEGER = 2**53 - 1
+
+
+def fullwidth(text: str) -> str:
+    """``text`` in fullwidth Latin letters, which NFKC folds back to ``text``."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
 LONE_SURROGATE = "😀".encode("utf-16-le")[:2].decode("utf-16-le", "surrogatepass")
 
 
@@ -154,3 +161,56 @@ async def test_deep_json_on_a_socket_is_refused(server: RunningServer, depth: in
             assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload", ack
         await alice.sio.eio.send('2["send_message",{"room":"r","text":' + "[" * depth + "]" * depth + "}]")
         assert (await alice.call("send_message", {"room": "r", "text": "alive"}))["ok"]
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "field"),
+    [
+        ("join_room", {"room": "secret\n"}, "room"),
+        ("join_room", {"room": "secret "}, "room"),
+        ("send_message", {"room": "r", "text": "hi", "clientMsgId": "ok\n"}, "clientMsgId"),
+        ("open_dm", {"user": "alice\n"}, "user"),
+    ],
+)
+async def test_names_with_a_trailing_newline_are_refused(
+    server: RunningServer, event: str, payload: dict[str, Any], field: str
+) -> None:
+    async with clients(server.url, "alice") as (alice,):
+        await alice.join("r")
+        ack = await alice.call(event, payload)
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload", ack
+        assert ack["error"]["field"] == field, ack
+
+
+@pytest.mark.parametrize("lookalike", ["alice\n", "alice ", "alice\u200b", fullwidth("alice")])
+async def test_a_lookalike_username_cannot_pose_as_another_user(
+    server: RunningServer, lookalike: str
+) -> None:
+    async with aiohttp.ClientSession() as http, clients(server.url, "bob") as (bob,):
+        await register(http, server.url, "alice")
+        status, answer = await call(
+            http, "POST", f"{server.url}/api/chat/users", json={"username": lookalike, "password": PASSWORD}
+        )
+        # Not a name at all, or alice's own name once normalised: never a second "alice".
+        assert (status, answer["error"]["code"]) in ((400, "invalid_payload"), (409, "conflict")), answer
+        refused = await refusal(server.url, {"username": lookalike})
+        assert refused["data"]["code"] in ("invalid_payload", "unauthorized"), refused
+        ack = await bob.call("open_dm", {"user": lookalike})
+        assert ack["ok"] is False or ack["user"] == "alice", ack
+
+
+async def test_compatibility_forms_are_the_same_name(server: RunningServer) -> None:
+    async with clients(server.url, "\ufb01ona", "alice") as (fiona, alice):  # "fi" as a ligature
+        assert (await fiona.expect("session"))["user"] == "fiona"
+        await alice.join("secret")
+        joined = await fiona.join(fullwidth("secret"))  # the room "secret" itself
+        assert joined["room"]["id"] == "secret"
+        assert {m["user"] for m in joined["members"]} == {"alice", "fiona"}
+        async with aiohttp.ClientSession() as http:
+            status, answer = await call(
+                http,
+                "POST",
+                f"{server.url}/api/chat/users",
+                json={"username": fullwidth("alice"), "password": PASSWORD},
+            )
+            assert status == 401 or (status == 409 and answer["error"]["field"] == "username"), answer
