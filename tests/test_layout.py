@@ -18,6 +18,7 @@ CHATIO: Final = ROOT / "chatio"
 #: Each part of chatio and its level: a part imports only parts of a lower level (or itself).
 LEVELS: Final = {
     "errors": 0,
+    "jsontext": 0,
     "background": 0,
     "gctune": 0,
     "rfc6455": 0,

@@ -71,3 +71,46 @@ def test_query_strings_are_parsed_and_range_checked() -> None:
 def test_a_nested_prefix_names_the_full_path() -> None:
     error = refused(schemas.GuestAuth(), {"username": ""}, prefix="auth")
     assert error.field == "auth.username"
+
+
+LONE_SURROGATE = "\ud83d"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"room": "lobby", "text": f"cut {LONE_SURROGATE}"}, "text"),
+        ({"room": "lobby", "text": "hi", LONE_SURROGATE: 1}, "\\ud83d"),
+        ({"room": "lobby", "text": [[[[["deep"]]]]] * 1}, "text"),
+        ({"room": "lobby\n", "text": "hi"}, "room"),
+        ({"room": "lobby", "text": "hi", "clientMsgId": "ok\n"}, "clientMsgId"),
+    ],
+)
+def test_text_that_is_not_unicode_and_names_with_a_tail_are_refused(
+    payload: dict[str, Any], field: str
+) -> None:
+    assert refused(send(), payload).field == field
+
+
+def test_nesting_is_bounded() -> None:
+    nested: Any = "x"
+    for _ in range(schemas.MAX_DEPTH):
+        nested = [nested]
+    assert "Nested deeper" in refused(send(), {"room": "lobby", "text": nested}).message
+
+
+def test_names_are_nfkc_normalised() -> None:
+    fullwidth = "".join(chr(ord(char) + 0xFEE0) for char in "lobby")
+    assert schemas.load(schemas.RoomOnly(), {"room": fullwidth}) == {"room": "lobby"}
+    assert schemas.load(schemas.OpenDm(), {"user": "\ufb01ona"}) == {"user": "fiona"}
+
+
+@pytest.mark.parametrize("value", [schemas.MAX_INTEGER + 1, 2**63, 2**64])
+def test_integers_are_bounded(value: int) -> None:
+    assert refused(schemas.JoinRoom(), {"room": "lobby", "sinceSeq": value}).field == "sinceSeq"
+    assert schemas.load(schemas.JoinRoom(), {"room": "lobby", "sinceSeq": schemas.MAX_INTEGER})
+
+
+@pytest.mark.parametrize("value", ["1_0", "+1", " 1", "\uff11", "1e3", "12345678901234567"])
+def test_query_integers_are_plain_ascii_digits(value: str) -> None:
+    assert refused(schemas.HistoryQuery(), {"after": value}).field == "after"

@@ -1,6 +1,7 @@
-"""Values a store cannot hold, text that is not Unicode, and JSON nested without end: each is refused as
-``invalid_payload`` naming the field (an ack, or REST 400), on the embedded store and on MongoDB; never
-``internal`` or 500.
+"""Values a store cannot hold, text that is not Unicode, JSON nested without end and look-alike names, sent
+over real sockets and REST: each is refused as ``invalid_payload`` naming the field (an ack, or REST 400),
+on the embedded store and on MongoDB; never ``internal`` or 500. (The schemas' own unit tests:
+tests/test_schemas.py.)
 """
 
 from __future__ import annotations
