@@ -67,9 +67,11 @@ async def test_a_refresh_token_rotates_and_a_reused_one_revokes_the_session() ->
     second = await accounts.refresh(first.refresh_token)
     assert second.refresh_token != first.refresh_token
     assert await code_of(accounts.refresh(first.refresh_token)) == errors.UNAUTHORIZED
-    session = (await accounts.identify(second.access_token)).session
-    assert ended == [session]
+    assert ended == [accounts.tokens.verify(second.access_token).session]
     assert await code_of(accounts.refresh(second.refresh_token)) == errors.UNAUTHORIZED
+    # Every access token of the revoked session is refused from now on.
+    for access in (first.access_token, second.access_token):
+        assert await code_of(accounts.identify(access)) == errors.UNAUTHORIZED
 
 
 async def test_logout_ends_the_session_whichever_token_is_shown() -> None:
@@ -78,6 +80,7 @@ async def test_logout_ends_the_session_whichever_token_is_shown() -> None:
     grant = await accounts.login("alice", PASSWORD)
     await accounts.logout(grant.refresh_token)
     assert await code_of(accounts.refresh(grant.refresh_token)) == errors.UNAUTHORIZED
+    assert await code_of(accounts.identify(grant.access_token)) == errors.UNAUTHORIZED
     assert await code_of(accounts.logout("made-up")) == errors.UNAUTHORIZED
 
 
