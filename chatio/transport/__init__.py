@@ -10,8 +10,9 @@ on that engine), :mod:`~chatio.transport.broadcast` (the managers' encode-once f
 Other packages' private internals are touched in :mod:`~chatio.transport.seam` only (and the pub/sub
 manager hooks in :mod:`~chatio.transport.fanout`); ``tests/transport/test_seam.py`` pins each use.
 
-May import :mod:`chatio.rfc6455`, :mod:`chatio.jsontext`, :mod:`chatio.background`, :mod:`chatio.redisconn`, :mod:`chatio.store`
-and the libraries; never :mod:`chatio.realtime`, :mod:`chatio.web` or the composition root.
+May import :mod:`chatio.rfc6455`, :mod:`chatio.jsontext`, :mod:`chatio.background`,
+:mod:`chatio.redisconn`, :mod:`chatio.store` and the libraries; never :mod:`chatio.realtime`,
+:mod:`chatio.web` or the composition root.
 """
 
 from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
