@@ -100,8 +100,9 @@ class ClusterManager(FastRedisManager):
         self.subscribed = False
         self._timeout = timeout
         self._publisher: RedisClient | None = None
-        #: Payloads received from Redis, this process's own echoes included (the bench reads it).
+        #: Payloads received from Redis, this process's own echoes included; ``on_received`` hears each.
         self.received = 0
+        self.on_received: Callable[[], None] | None = None
         self._rooms_log: dict[str, RoomLog] = {}
         self._subscription = Outage(log, "socket.io fan-out (subscribe)")
         self._publishing = Outage(log, "socket.io fan-out (publish)")
@@ -143,14 +144,15 @@ class ClusterManager(FastRedisManager):
             publisher = self._publisher = connect(self.redis_url, timeout=self._timeout)
         try:
             receivers = await self._send(publisher, data)
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # Redis's errors, or redis-py's own: a publish never fails a command
             self._publishing.failed(exc)
             if self._unpublished_since_ms is None:
                 self._unpublished_since_ms = now_ms()
-            # A fresh client next time: a Redis Cluster's slot map may have changed (failover).
+            # A fresh client next time (a Redis Cluster's slot map may have changed: failover); the old one
+            # is closed once the publishes still using it are over.
             if self._publisher is publisher:
                 self._publisher = None
-                self._tasks.spawn(publisher.aclose())
+                self._tasks.spawn(_close_later(publisher, 2 * self._timeout + 1))
             return None
         self._publishing.recovered()
         if self._unpublished_since_ms is not None and self.subscribed:
@@ -193,6 +195,8 @@ class ClusterManager(FastRedisManager):
         pruned = loop.time()
         async for data in self._received(client):
             self.received += 1
+            if self.on_received is not None:
+                self.on_received()
             now = loop.time()
             if now - pruned > PRUNE_SECONDS:
                 self._prune()
@@ -338,6 +342,12 @@ class ClusterManager(FastRedisManager):
             and room not in everyone
             and not room.startswith(USER_ROOM_PREFIX)
         }
+
+
+async def _close_later(client: RedisClient, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    with contextlib.suppress(*REDIS_ERRORS):
+        await client.aclose()
 
 
 def _notice(host_id: str, since_ms: int) -> dict[str, Any]:
