@@ -73,13 +73,15 @@ class Backends:
         if settings.redis_url is None:
             return FastManager(fast=settings.fast_broadcast, on_delivered=delivered)
         kind = ShardedManager if settings.redis_fanout == "sharded" else ClusterManager
-        return kind(
+        manager = kind(
             settings.redis_url.reveal(),
             channel=settings.redis_prefix,
             timeout=settings.redis_timeout_seconds,
             fast=settings.fast_broadcast,
             on_delivered=delivered,
         )
+        manager.on_received = metrics.fanout_received.inc
+        return manager
 
     def address_limiter(self, rate: int) -> RateLimiter | None:
         """A limit per client address, shared by the cluster through Redis when there is one."""

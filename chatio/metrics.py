@@ -38,6 +38,11 @@ class Metrics:
             "Message deliveries to sockets on this process.",
             registry=self.registry,
         )
+        self.fanout_received = Counter(
+            "chat_fanout_received",
+            "Payloads this process received from Redis pub/sub (its own echoes included).",
+            registry=self.registry,
+        )
         self.event_duration = Histogram(
             "chat_event_duration_seconds",
             "Time to handle a client command, by event.",

@@ -30,6 +30,7 @@ HOOKS: Final = (
     ("Where an idle connection's memory goes", "tools.bench.memory"),
     ("Persistence (issue: durable messages through MongoDB)", "tools.bench.persistence"),
     ("Cross-process fan-out (issue: several chatio processes behind Redis)", "tools.bench.crossprocess"),
+    ("Classic vs sharded fan-out on a Redis Cluster (issue 13)", "tools.bench.sharding"),
 )
 SCENARIOS: Final = ("calibrate", "fanout", "idle", "profile", "hooks")
 
