@@ -91,6 +91,10 @@ def render(run: BenchRun) -> str:
     return "\n".join(part for part in parts if part)
 
 
+#: Hooked benches that ``make bench`` prints at the end as well as writing them to docs/performance.md.
+PRINTED_HOOKS: Final = frozenset({"tools.bench.sharding"})
+
+
 def summary(run: BenchRun) -> str:
     """What ``make bench`` prints when it ends: the targets, every chatio ÷ python-socketio and chatio ÷ Node
     ratio."""
@@ -99,6 +103,10 @@ def summary(run: BenchRun) -> str:
         ("Fan-out: 2,000 clients in rooms of 50", _fanout_table(run)),
         ("Moderate load: 10,000 deliveries/s", _moderate_table(run)),
         ("Idle capacity: 10,000 connections", _idle_table(run)),
+    ]
+    # Hooked benches whose table belongs in the summary too.
+    parts += [
+        (hook.title, hook.output + "\n") for hook in run.hooks if hook.module in PRINTED_HOOKS and hook.output
     ]
     return "\n".join(f"{title}\n\n{table}" for title, table in parts)
 

@@ -181,13 +181,14 @@ async def run_fanout(fanout: str, url: str, args: argparse.Namespace) -> Outcome
 
 def table(outcomes: Sequence[Outcome], shares: Sequence[float]) -> str:
     head = (
-        f"{'fan-out':<9}{'process':>8}{'rooms held':>12}{'from Redis':>12}{'÷ published':>13}"
+        f"{'fan-out':<9}{'process':>8}{'rooms held':>12}{'from Redis':>12}{'÷ published':>13}{'cpu s':>8}"
         f"{'deliveries/s':>14}{'cpu us/delivery':>17}{'Redis us/publish':>18}"
     )
     lines = [head, "-" * len(head)]
     for outcome in outcomes:
         per_delivery = sum(outcome.cpu_seconds) / max(outcome.delivered, 1) * 1e6
-        for index, (received, share) in enumerate(zip(outcome.received, shares, strict=True)):
+        rows = zip(outcome.received, shares, outcome.cpu_seconds, strict=True)
+        for index, (received, share, cpu) in enumerate(rows):
             ratio = received / max(outcome.sent, 1)
             tail = (
                 f"{outcome.deliveries_per_s:>14.0f}{per_delivery:>17.1f}{outcome.publish_usec:>18.2f}"
@@ -195,13 +196,23 @@ def table(outcomes: Sequence[Outcome], shares: Sequence[float]) -> str:
                 else ""
             )
             lines.append(
-                f"{outcome.fanout:<9}{index + 1:>8}{share:>12.0%}{received:>12}{ratio:>13.2f}" + tail
+                f"{outcome.fanout:<9}{index + 1:>8}{share:>12.0%}{received:>12}{ratio:>13.2f}{cpu:>8.2f}"
+                + tail
             )
         total = sum(outcome.received)
         lines.append(
             f"{outcome.fanout:<9}{'all':>8}{'':>12}{total:>12}{total / max(outcome.sent, 1):>13.2f}"
-            f"   ({outcome.sent} messages published)"
+            f"{sum(outcome.cpu_seconds):>8.2f}   ({outcome.sent} messages published)"
         )
+    by_kind = {outcome.fanout: outcome for outcome in outcomes}
+    classic, sharded = by_kind.get("classic"), by_kind.get("sharded")
+    if classic is not None and sharded is not None:
+        avoided = sum(classic.received) - sum(sharded.received)
+        saved = sum(classic.cpu_seconds) - sum(sharded.cpu_seconds)
+        if avoided > 0:
+            lines.append(
+                f"server CPU per inbound pub/sub message (classic - sharded): {saved / avoided * 1e6:.1f} us"
+            )
     return "\n".join(lines)
 
 
