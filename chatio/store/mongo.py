@@ -63,6 +63,10 @@ MESSAGE_INDEXES: Final = [
         partialFilterExpression={"client_msg_id": {"$exists": True}},
     ),
 ]
+#: The shard key of ``messages`` when MongoDB is sharded (docs/scaling.md): a room's messages stay together,
+#: and every unique index above starts with it, as MongoDB requires (tests/store/test_shard_key.py checks).
+#: The other collections stay unsharded (docs/scaling.md says why).
+MESSAGE_SHARD_KEY: Final = (("room", ASCENDING),)
 USER_INDEXES: Final = [
     IndexModel([("username", ASCENDING)], name="username", unique=True),
     # For presence, which keeps an ``online`` flag on users; the store itself never sets it.
