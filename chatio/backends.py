@@ -133,7 +133,7 @@ def choose_backends(
         )
         accounts = accounts or MongoAccountStore(mongo, settings.mongodb_database, **options)
         access = access or MongoAccessStore(mongo, settings.mongodb_database, **options)
-    store = store or MemoryStore()
+    store = store or MemoryStore(max_messages_per_room=settings.memory_max_messages_per_room)
     if settings.message_key is not None:
         store = EncryptingStore(store, MessageCipher.from_setting(settings.message_key.reveal()))
     return Backends(

@@ -64,6 +64,7 @@ class Settings:
     history_page_size: int = 50
     history_max_page: int = 200
     catchup_max: int = 500
+    memory_max_messages_per_room: int = 10_000
     typing_timeout_seconds: float = 5.0
 
     ping_interval_seconds: float = 25.0
@@ -234,6 +235,11 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
     "history_page_size": ("HISTORY_PAGE_SIZE", _integer(1, 1000), "Messages returned by join_room."),
     "history_max_page": ("HISTORY_MAX_PAGE", _integer(1, 1000), "Largest history page a client may ask."),
     "catchup_max": ("CATCHUP_MAX", _integer(1, 100_000), "Most messages replayed by join_room's sinceSeq."),
+    "memory_max_messages_per_room": (
+        "MEMORY_MAX_MESSAGES_PER_ROOM",
+        _integer(1, 10_000_000),
+        "The in-memory store keeps this many newest messages per room (MongoDB keeps all).",
+    ),
     "typing_timeout_seconds": ("TYPING_TIMEOUT_SECONDS", _number(0.1, 600), "A typing state expires."),
     "ping_interval_seconds": ("PING_INTERVAL_SECONDS", _number(0.05, 600), "Engine.IO ping interval."),
     "ping_timeout_seconds": ("PING_TIMEOUT_SECONDS", _number(0.05, 600), "Engine.IO ping timeout."),

@@ -17,11 +17,13 @@ from typing import Any, Final
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from chatio.errors import INVALID_PAYLOAD, ChatError
+from chatio.store import REACTIONS
 
 #: Names are matched whole (``fullmatch``), after NFKC normalisation (:class:`Name`).
 ROOM_PATTERN: Final = r"[\w.:\-]{1,64}"
 USERNAME_PATTERN: Final = r"[\w.\-]{1,32}"
 CLIENT_MSG_ID_PATTERN: Final = r"[A-Za-z0-9_\-]{1,64}"
+MESSAGE_ID_PATTERN: Final = r"[0-9a-f]{24}"
 STATUSES: Final = ("online", "away", "busy")
 PASSWORD_MIN: Final = 8
 PASSWORD_MAX: Final = 256
@@ -105,6 +107,10 @@ def _username(**kwargs: Any) -> Name:
     return Name(USERNAME_PATTERN, "Must be 1 to 32 letters, digits, '_', '-' or '.'.", **kwargs)
 
 
+def _message_id(**kwargs: Any) -> Name:
+    return Name(MESSAGE_ID_PATTERN, "Must be a message id: 24 hexadecimal digits.", **kwargs)
+
+
 def _seq(**kwargs: Any) -> StrictInteger:
     return StrictInteger(validate=_bounded(0), **kwargs)
 
@@ -127,12 +133,13 @@ class RoomOnly(_Strict):
 class JoinRoom(_Strict):
     room = _room(required=True)
     sinceSeq = _seq()
+    sinceChange = _seq()
 
 
-class SendMessage(_Strict):
-    room = _room(required=True)
+class _Text(_Strict):
+    """A message text: 1 to ``max_length`` characters, trimmed, not blank."""
+
     text = fields.String(required=True)
-    clientMsgId = Name(CLIENT_MSG_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")
 
     def __init__(self, *, max_length: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -149,6 +156,32 @@ class SendMessage(_Strict):
     def _trim(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
         data["text"] = data["text"].strip()
         return data
+
+
+class SendMessage(_Text):
+    room = _room(required=True)
+    clientMsgId = Name(CLIENT_MSG_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")
+    replyTo = _message_id()
+
+
+class EditMessage(_Text):
+    room = _room(required=True)
+    id = _message_id(required=True)
+
+
+class MessageRef(_Strict):
+    """``delete_message``."""
+
+    room = _room(required=True)
+    id = _message_id(required=True)
+
+
+class React(MessageRef):
+    """``react`` and ``unreact``: one of the fixed set of emoji."""
+
+    emoji = fields.String(
+        required=True, validate=validate.OneOf(REACTIONS, error="Must be one of: " + " ".join(REACTIONS))
+    )
 
 
 class UserStatus(_Strict):
@@ -221,6 +254,14 @@ class HistoryQuery(_Strict):
 
     before = QueryInteger(validate=_bounded(0))
     after = QueryInteger(validate=_bounded(0))
+    limit = QueryInteger(validate=_bounded(1))
+
+
+class ChangesQuery(_Strict):
+    """``GET /api/chat/rooms/{room}/changes``."""
+
+    sinceChange = QueryInteger(validate=_bounded(0), load_default=0)
+    uptoSeq = QueryInteger(validate=_bounded(0))
     limit = QueryInteger(validate=_bounded(1))
 
 

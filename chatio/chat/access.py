@@ -87,6 +87,12 @@ class RoomAccess:
                 errors.FORBIDDEN, f"room {room_id!r} is private: you need an invitation", field="room"
             )
 
+    async def moderates(self, identity: Identity, room: Room) -> bool:
+        """Server administrators everywhere; a room's owner and admins in it (never in direct messages)."""
+        if identity.admin:
+            return True
+        return not room.id.startswith(DM_PREFIX) and await self.role(identity, room) in (OWNER, ADMIN)
+
     async def role(self, identity: Identity, room: Room) -> str | None:
         """The user's role in ``room``: the owner recorded with the room counts as owner."""
         if room.owner is not None and room.owner == identity.user_id:

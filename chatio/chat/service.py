@@ -14,11 +14,18 @@ from typing import Any, Protocol, TypeVar
 
 from chatio import errors
 from chatio.accounts.identity import Identity
+from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
 from chatio.errors import ChatError
 from chatio.presence import OFFLINE, MemberState, Presence, RoomFull, TypingTracker
 from chatio.ratelimit import RateLimiter
-from chatio.store import Conflict, Draft, Message, Page, Room, Store, Unavailable
+from chatio.store import Conflict, Draft, Message, Page, Quote, Room, Store, Unavailable, excerpt
+
+__all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
+
+#: ``join_room`` replays changes from this many change numbers before the client's ``sinceChange``: two
+#: concurrent changes may become visible out of number order, and replaying a change is harmless.
+CHANGE_MARGIN = 16
 
 T = TypeVar("T")
 
@@ -43,12 +50,19 @@ class Admission(Protocol):
         """Raise :class:`ChatError` unless ``identity`` may enter ``room_id`` (``room`` is None when it
         does not exist yet, and joining would create it)."""
 
+    async def moderates(self, identity: Identity, room: Room) -> bool:
+        """True when ``identity`` may remove others' messages in ``room``: its owner or an admin of it, or
+        a server administrator."""
+
 
 class OpenAdmission:
     """Every room is open to everyone: the core on its own, without accounts."""
 
     async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
         return None
+
+    async def moderates(self, identity: Identity, room: Room) -> bool:
+        return identity.admin or (room.owner is not None and room.owner == identity.user_id)
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,24 +78,10 @@ class Joined:
     members: list[MemberState]
     history: list[Message]
     reset: bool
-
-
-def message_wire(message: Message) -> dict[str, Any]:
-    """The ``message`` event payload (docs/protocol.md)."""
-    return {
-        "id": message.id,
-        "room": message.room,
-        "seq": message.seq,
-        "user": message.user,
-        "userId": message.user_id,
-        "text": message.text,
-        "ts": message.ts,
-        "clientMsgId": message.client_msg_id,
-    }
-
-
-def room_wire(room: Room) -> dict[str, Any]:
-    return {"id": room.id, "name": room.name, "public": room.public}
+    #: Older messages (``seq <= sinceSeq``) edited, deleted or reacted to after ``sinceChange``.
+    changes: list[Message] = dataclasses.field(default_factory=list)
+    #: The room's latest change number, for the client's next ``sinceChange``.
+    change: int = 0
 
 
 class ChatService:
@@ -143,7 +143,9 @@ class ChatService:
 
     # --- rooms -----------------------------------------------------------------------------------
 
-    async def join(self, sid: str, room_id: str, since_seq: int | None = None) -> Joined:
+    async def join(
+        self, sid: str, room_id: str, since_seq: int | None = None, since_change: int | None = None
+    ) -> Joined:
         connection = self._connections[sid]
         user = connection.identity.username
         room = await self._room_for_join(room_id, connection.identity)
@@ -163,9 +165,27 @@ class ChatService:
             await self._outbox.enter(sid, room_id)
             if first:
                 await self._outbox.emit("user_joined", {"room": room_id, "user": user}, to=room_id, skip=sid)
+        change = await self._store_call(self.store.last_change(room_id))
         history, reset = await self._history_for_join(room_id, since_seq)
+        changes: list[Message] = []
+        if since_seq is not None and since_change is not None and not reset:
+            changed = await self._store_call(
+                self.store.changes(
+                    room_id,
+                    after_change=max(0, since_change - CHANGE_MARGIN),
+                    upto_seq=since_seq,
+                    limit=self.settings.catchup_max,
+                )
+            )
+            if changed.has_more:
+                latest = await self._store_call(
+                    self.store.page(room_id, limit=self.settings.history_page_size)
+                )
+                history, reset = latest.messages, True
+            else:
+                changes = changed.messages
         members = await self.presence.members(room_id)
-        return Joined(room, members, history, reset)
+        return Joined(room, members, history, reset, changes, change)
 
     async def leave(self, sid: str, room_id: str) -> None:
         connection = self._connections[sid]
@@ -208,15 +228,17 @@ class ChatService:
             after = await self._store_call(
                 self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
             )
-            if after.messages and not after.has_more:
+            if after.messages and not after.has_more and after.messages[0].seq == since_seq + 1:
                 return after.messages, False
         latest = await self._store_call(self.store.page(room_id, limit=self.settings.history_page_size))
         if since_seq is None:
             return latest.messages, False
         newest = latest.messages[-1].seq if latest.messages else 0
-        # Too much to replay, or the client knows of messages this room never had (its store was
-        # reset): start over. Otherwise nothing came after since_seq.
-        reset = after.has_more or since_seq > newest
+        # Too much to replay, messages after since_seq are gone (retention removed them), or the client
+        # knows of messages this room never had (its store was reset): start over. Otherwise nothing came
+        # after since_seq.
+        removed = bool(after.messages) and after.messages[0].seq != since_seq + 1
+        reset = after.has_more or removed or since_seq > newest
         return (latest.messages, True) if reset else ([], False)
 
     def _require_member(self, sid: str, room_id: str) -> Connection:
@@ -227,10 +249,38 @@ class ChatService:
 
     # --- messages --------------------------------------------------------------------------------
 
-    async def send(self, sid: str, room_id: str, text: str, client_msg_id: str | None = None) -> Message:
-        """Store and broadcast a message; return it once stored."""
+    async def send(
+        self,
+        sid: str,
+        room_id: str,
+        text: str,
+        client_msg_id: str | None = None,
+        reply_to: str | None = None,
+    ) -> Message:
+        """Store and broadcast a message (a reply when ``reply_to`` names a message of the room); return it
+        once stored."""
         connection = self._require_member(sid, room_id)
         identity = connection.identity
+        await self._limit(identity)
+        quote = None
+        if reply_to is not None:
+            parent = await self._message(room_id, reply_to, "replyTo")
+            quote = Quote(
+                parent.id,
+                parent.seq,
+                parent.user_id,
+                parent.user,
+                None if parent.deleted else excerpt(parent.text),
+            )
+        draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id, quote)
+        message = await self._store_call(self.store.append(draft))
+        if self.typing.stop(room_id, identity.username):
+            await self._typing_changed(room_id, identity.username, False, skip=sid)
+        await self._outbox.emit("message", message_wire(message), to=room_id, skip=sid)
+        return message
+
+    async def _limit(self, identity: Identity) -> None:
+        """Spend one of the user's messages a minute (sending, editing, deleting and reacting share them)."""
         wait = await self._limiter.acquire(f"msg:{identity.user_id}")
         if wait > 0:
             raise ChatError(
@@ -238,12 +288,82 @@ class ChatService:
                 f"more than {self.settings.rate_limit_per_minute} messages a minute",
                 retryAfterMs=int(wait * 1000) + 1,
             )
-        draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id)
-        message = await self._store_call(self.store.append(draft))
-        if self.typing.stop(room_id, identity.username):
-            await self._typing_changed(room_id, identity.username, False, skip=sid)
-        await self._outbox.emit("message", message_wire(message), to=room_id, skip=sid)
+
+    async def _message(self, room_id: str, message_id: str, field: str = "id") -> Message:
+        message = await self._store_call(self.store.get_message(room_id, message_id))
+        if message is None:
+            raise ChatError(errors.NOT_FOUND, f"no message {message_id!r} in room {room_id!r}", field=field)
         return message
+
+    # --- changes to messages ---------------------------------------------------------------------
+
+    async def edit(self, sid: str, room_id: str, message_id: str, text: str) -> Message:
+        """Replace the text of one's own message; the others get ``message_updated``."""
+        identity = self._require_member(sid, room_id).identity
+        await self._limit(identity)
+        message = await self._message(room_id, message_id)
+        if message.user_id != identity.user_id:
+            raise ChatError(errors.FORBIDDEN, "only its author edits a message", field="id")
+        edited = await self._store_call(self.store.edit(room_id, message_id, text))
+        if edited is None:
+            raise ChatError(errors.NOT_FOUND, f"message {message_id!r} was deleted", field="id")
+        await self._outbox.emit("message_updated", message_wire(edited), to=room_id, skip=sid)
+        return edited
+
+    async def delete(self, sid: str, room_id: str, message_id: str) -> Message:
+        """Delete a message (its author, the room's owner and admins, server administrators); the others
+        get ``message_deleted`` with the tombstone."""
+        identity = self._moderator_or_member(sid, room_id)
+        await self._limit(identity)
+        message = await self._message(room_id, message_id)
+        if message.deleted:
+            return message
+        if message.user_id != identity.user_id and not await self._moderates(identity, room_id):
+            raise ChatError(
+                errors.FORBIDDEN,
+                "only its author or the room's owner and admins delete a message",
+                field="id",
+            )
+        tombstone = await self._store_call(self.store.delete(room_id, message_id))
+        if tombstone is None:  # pragma: no cover - removed by retention in between
+            raise ChatError(errors.NOT_FOUND, f"no message {message_id!r} in room {room_id!r}", field="id")
+        await self._outbox.emit("message_deleted", message_wire(tombstone), to=room_id, skip=sid)
+        return tombstone
+
+    async def react(self, sid: str, room_id: str, message_id: str, emoji: str, *, add: bool) -> Message:
+        """Add (or take back) one's ``emoji`` on a message; everyone in the room gets ``reaction``."""
+        identity = self._require_member(sid, room_id).identity
+        await self._limit(identity)
+        before = await self._message(room_id, message_id)
+        after = await self._store_call(
+            self.store.react(room_id, message_id, emoji, identity.username, add=add)
+        )
+        if after is None or before.deleted:
+            raise ChatError(errors.NOT_FOUND, f"message {message_id!r} was deleted", field="id")
+        if after.change != before.change:
+            payload = {
+                "room": room_id,
+                "id": message_id,
+                "seq": after.seq,
+                "emoji": emoji,
+                "user": identity.username,
+                "added": add,
+                "reactions": message_wire(after)["reactions"],
+                "change": after.change,
+            }
+            await self._outbox.emit("reaction", payload, to=room_id, skip=sid)
+        return after
+
+    def _moderator_or_member(self, sid: str, room_id: str) -> Identity:
+        """The socket's identity; server administrators act in rooms they have not joined."""
+        identity = self._connections[sid].identity
+        return identity if identity.admin else self._require_member(sid, room_id).identity
+
+    async def _moderates(self, identity: Identity, room_id: str) -> bool:
+        room = await self._store_call(self.store.get_room(room_id))
+        return identity.admin or (room is not None and await self.admission.moderates(identity, room))
+
+    # --- reading ---------------------------------------------------------------------------------
 
     async def history(
         self, sid: str, room_id: str, *, before: int | None, after: int | None, limit: int | None
@@ -255,14 +375,29 @@ class ChatService:
         self, room_id: str, *, before: int | None, after: int | None, limit: int | None
     ) -> Page:
         """A history page for REST and sockets, ``limit`` capped at the configured maximum."""
+        size = self._page_size(limit)
+        return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
+
+    def _page_size(self, limit: int | None) -> int:
         if limit is not None and limit > self.settings.history_max_page:
             raise ChatError(
                 errors.INVALID_PAYLOAD,
                 f"limit: Must be at most {self.settings.history_max_page}.",
                 field="limit",
             )
-        size = limit or self.settings.history_page_size
-        return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
+        return limit or self.settings.history_page_size
+
+    async def read_changes(
+        self, room_id: str, *, since_change: int, upto_seq: int | None, limit: int | None
+    ) -> tuple[Page, int]:
+        """Messages (up to ``upto_seq``) changed after ``since_change``, and the room's latest change."""
+        size = self._page_size(limit)
+        change = await self._store_call(self.store.last_change(room_id))
+        upto = upto_seq if upto_seq is not None else 2**62
+        page = await self._store_call(
+            self.store.changes(room_id, after_change=since_change, upto_seq=upto, limit=size)
+        )
+        return page, change
 
     async def _store_call(self, call: Awaitable[T]) -> T:
         # The store enforces its own deadline; this is the backstop so that no ack can hang. A timeout

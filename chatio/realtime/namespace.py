@@ -81,6 +81,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "join_room": (schemas.JoinRoom(), self.on_join_room),
             "leave_room": (schemas.RoomOnly(), self.on_leave_room),
             "send_message": (schemas.SendMessage(max_length=max_length), self.on_send_message),
+            "edit_message": (schemas.EditMessage(max_length=max_length), self.on_edit_message),
+            "delete_message": (schemas.MessageRef(), self.on_delete_message),
+            "react": (schemas.React(), self.on_react),
+            "unreact": (schemas.React(), self.on_unreact),
             "typing_start": (schemas.RoomOnly(), self.on_typing_start),
             "typing_stop": (schemas.RoomOnly(), self.on_typing_stop),
             "user_status": (schemas.UserStatus(), self.on_user_status),
@@ -237,15 +241,36 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
     # --- commands ------------------------------------------------------------------------------------
 
     async def on_join_room(self, sid: str, payload: dict[str, Any]) -> Ack:
-        return _joined(await self.service.join(sid, payload["room"], payload.get("sinceSeq")))
+        joined = await self.service.join(
+            sid, payload["room"], payload.get("sinceSeq"), payload.get("sinceChange")
+        )
+        return _joined(joined)
 
     async def on_leave_room(self, sid: str, payload: dict[str, Any]) -> Ack:
         await self.service.leave(sid, payload["room"])
         return {"ok": True, "room": payload["room"]}
 
     async def on_send_message(self, sid: str, payload: dict[str, Any]) -> Ack:
-        message = await self.service.send(sid, payload["room"], payload["text"], payload.get("clientMsgId"))
+        message = await self.service.send(
+            sid, payload["room"], payload["text"], payload.get("clientMsgId"), payload.get("replyTo")
+        )
         self.metrics.messages_published.inc()
+        return {"ok": True, "message": message_wire(message)}
+
+    async def on_edit_message(self, sid: str, payload: dict[str, Any]) -> Ack:
+        message = await self.service.edit(sid, payload["room"], payload["id"], payload["text"])
+        return {"ok": True, "message": message_wire(message)}
+
+    async def on_delete_message(self, sid: str, payload: dict[str, Any]) -> Ack:
+        message = await self.service.delete(sid, payload["room"], payload["id"])
+        return {"ok": True, "message": message_wire(message)}
+
+    async def on_react(self, sid: str, payload: dict[str, Any]) -> Ack:
+        message = await self.service.react(sid, payload["room"], payload["id"], payload["emoji"], add=True)
+        return {"ok": True, "message": message_wire(message)}
+
+    async def on_unreact(self, sid: str, payload: dict[str, Any]) -> Ack:
+        message = await self.service.react(sid, payload["room"], payload["id"], payload["emoji"], add=False)
         return {"ok": True, "message": message_wire(message)}
 
     async def on_typing_start(self, sid: str, payload: dict[str, Any]) -> Ack:
@@ -322,6 +347,8 @@ def _joined(joined: Joined) -> Ack:
         "members": [{"user": m.user, "status": m.status} for m in joined.members],
         "history": [message_wire(message) for message in joined.history],
         "reset": joined.reset,
+        "changes": [message_wire(message) for message in joined.changes],
+        "change": joined.change,
     }
 
 

@@ -54,6 +54,26 @@ class Room:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Quote:
+    """What a reply shows of the message it answers: who wrote it and how it began.
+
+    ``excerpt`` is taken when the reply is sent (the first ``EXCERPT_LENGTH`` characters); it becomes None
+    when the parent is deleted, so that the deleted text is gone from storage while the reply still shows
+    that it was one.
+    """
+
+    id: str
+    seq: int
+    user_id: str
+    user: str
+    excerpt: str | None
+
+
+#: Who reacted with what: ``(emoji, (username, ...))`` pairs, each emoji once, in the order first used.
+Reactions = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Draft:
     """A message about to be stored; the store assigns ``id``, ``seq`` and ``ts``."""
 
@@ -62,10 +82,14 @@ class Draft:
     user: str
     text: str
     client_msg_id: str | None = None
+    reply_to: Quote | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Message:
+    """A stored message. ``change`` is the room's change number of its last edit, deletion or reaction
+    (0: never changed); a deleted message is a tombstone: ``deleted``, empty ``text``, no reactions."""
+
     id: str
     room: str
     seq: int
@@ -74,6 +98,12 @@ class Message:
     text: str
     ts: int
     client_msg_id: str | None = None
+    reply_to: Quote | None = None
+    reply_count: int = 0
+    edited_at: int | None = None
+    deleted: bool = False
+    reactions: Reactions = ()
+    change: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,6 +172,72 @@ class Store(Protocol):
         """
 
     async def counts(self) -> Counts: ...
+
+    # --- changes to stored messages (each takes the room's next change number) ---------------------------
+
+    async def get_message(self, room: str, message_id: str) -> Message | None:
+        """The message ``message_id`` of ``room`` (a tombstone once deleted); None when there is none."""
+
+    async def edit(self, room: str, message_id: str, text: str) -> Message | None:
+        """Replace the text and set ``edited_at``; None when there is no such message or it is deleted."""
+
+    async def delete(self, room: str, message_id: str) -> Message | None:
+        """Turn the message into a tombstone (text and reactions gone, ``seq`` kept) and drop the excerpt
+        from the replies quoting it. None when there is no such message; an earlier tombstone is returned
+        unchanged."""
+
+    async def react(self, room: str, message_id: str, emoji: str, user: str, *, add: bool) -> Message | None:
+        """Add or remove ``user``'s ``emoji`` (each user once per emoji); the message unchanged when there
+        was nothing to do; None when there is no such message or it is deleted."""
+
+    async def changes(self, room: str, *, after_change: int, upto_seq: int, limit: int) -> Page:
+        """Messages with ``seq <= upto_seq`` changed after ``after_change``, in change order; ``has_more``
+        when more than ``limit`` are."""
+
+    async def last_change(self, room: str) -> int:
+        """The room's latest change number (0 before the first change)."""
+
+
+#: The reactions a message accepts: a fixed, small set, so that a message's reactions stay bounded.
+REACTIONS: Final = (
+    "👍",
+    "👎",
+    "❤️",
+    "😂",
+    "😮",
+    "😢",
+    "🎉",
+    "🙏",
+    "👀",
+    "🔥",
+    "✅",
+    "❌",
+    "🚀",
+    "💯",
+    "🤔",
+    "👏",
+)
+
+#: How much of a parent's text a reply quotes.
+EXCERPT_LENGTH: Final = 100
+
+
+def excerpt(text: str) -> str:
+    """The start of ``text`` that a reply quotes."""
+    return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+
+
+def reacted(reactions: Reactions, emoji: str, user: str, *, add: bool) -> Reactions | None:
+    """``reactions`` with ``user``'s ``emoji`` added or removed; None when that changes nothing."""
+    table = {name: list(users) for name, users in reactions}
+    users = table.setdefault(emoji, [])
+    if (user in users) == add:
+        return None
+    if add:
+        users.append(user)
+    else:
+        users.remove(user)
+    return tuple((name, tuple(names)) for name, names in table.items() if names)
 
 
 SEARCH_MAX_TERMS: Final = 16

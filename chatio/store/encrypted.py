@@ -43,17 +43,57 @@ class EncryptingStore:
         self.inner = inner
         self._cipher = cipher
 
-    def _open(self, message: Message) -> Message:
+    def _open_text(self, text: str, room: str, user_id: str, message_id: str) -> str:
         try:
-            text = self._cipher.open(message.text, _context(message.room, message.user_id))
+            return self._cipher.open(text, _context(room, user_id))
         except CipherError as exc:
-            log.error("message %s in room %r: %s", message.id, message.room, exc)
-            text = UNREADABLE
-        return message if text is message.text else dataclasses.replace(message, text=text)
+            log.error("message %s in room %r: %s", message_id, room, exc)
+            return UNREADABLE
+
+    def _open(self, message: Message) -> Message:
+        # A tombstone's text is empty: nothing was sealed.
+        text = message.text and self._open_text(message.text, message.room, message.user_id, message.id)
+        quote = message.reply_to
+        if quote is not None and quote.excerpt:
+            opened = self._open_text(quote.excerpt, message.room, quote.user_id, quote.id)
+            quote = dataclasses.replace(quote, excerpt=opened)
+        if text is message.text and quote is message.reply_to:
+            return message
+        return dataclasses.replace(message, text=text, reply_to=quote)
+
+    def _opened(self, message: Message | None) -> Message | None:
+        return None if message is None else self._open(message)
 
     async def append(self, draft: Draft) -> Message:
         sealed = self._cipher.seal(draft.text, _context(draft.room, draft.user_id))
-        return self._open(await self.inner.append(dataclasses.replace(draft, text=sealed)))
+        quote = draft.reply_to
+        if quote is not None and quote.excerpt:
+            excerpt = self._cipher.seal(quote.excerpt, _context(draft.room, quote.user_id))
+            quote = dataclasses.replace(quote, excerpt=excerpt)
+        return self._open(await self.inner.append(dataclasses.replace(draft, text=sealed, reply_to=quote)))
+
+    async def get_message(self, room: str, message_id: str) -> Message | None:
+        return self._opened(await self.inner.get_message(room, message_id))
+
+    async def edit(self, room: str, message_id: str, text: str) -> Message | None:
+        current = await self.inner.get_message(room, message_id)
+        if current is None:
+            return None
+        sealed = self._cipher.seal(text, _context(room, current.user_id))
+        return self._opened(await self.inner.edit(room, message_id, sealed))
+
+    async def delete(self, room: str, message_id: str) -> Message | None:
+        return self._opened(await self.inner.delete(room, message_id))
+
+    async def react(self, room: str, message_id: str, emoji: str, user: str, *, add: bool) -> Message | None:
+        return self._opened(await self.inner.react(room, message_id, emoji, user, add=add))
+
+    async def changes(self, room: str, *, after_change: int, upto_seq: int, limit: int) -> Page:
+        page = await self.inner.changes(room, after_change=after_change, upto_seq=upto_seq, limit=limit)
+        return Page([self._open(message) for message in page.messages], page.has_more)
+
+    async def last_change(self, room: str) -> int:
+        return await self.inner.last_change(room)
 
     async def page(
         self, room: str, *, before: int | None = None, after: int | None = None, limit: int

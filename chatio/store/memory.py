@@ -1,10 +1,17 @@
-"""The embedded store: everything in this process's memory, lost on exit. The default for ``make run``."""
+"""The embedded store: everything in this process's memory, lost on exit. The default for ``make run``.
+
+Bounded: each room keeps its newest ``max_messages_per_room`` messages
+(``CHATIO_MEMORY_MAX_MESSAGES_PER_ROOM``); older ones are dropped with everything kept about them (ids,
+client ids), so a long-running server's memory stays flat however many messages pass through it.
+"""
 
 from __future__ import annotations
 
 import bisect
-from collections import Counter, defaultdict
+import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 from chatio.store import (
     Conflict,
@@ -16,21 +23,62 @@ from chatio.store import (
     User,
     new_id,
     now_ms,
+    reacted,
     search_terms,
     words,
 )
+
+DEFAULT_MAX_MESSAGES_PER_ROOM: Final = 10_000
+
+
+class _RoomLog:
+    """One room's messages, ``messages[i]`` holding seq ``first + i``."""
+
+    __slots__ = ("by_client", "by_id", "change", "first", "messages")
+
+    def __init__(self) -> None:
+        self.first = 1
+        self.messages: list[Message] = []
+        self.by_id: dict[str, int] = {}
+        self.by_client: dict[tuple[str, str], int] = {}
+        self.change = 0
+
+    @property
+    def next_seq(self) -> int:
+        return self.first + len(self.messages)
+
+    def at(self, seq: int) -> Message | None:
+        index = seq - self.first
+        return self.messages[index] if 0 <= index < len(self.messages) else None
+
+    def find(self, message_id: str) -> Message | None:
+        seq = self.by_id.get(message_id)
+        return None if seq is None else self.at(seq)
+
+    def put(self, message: Message) -> Message:
+        self.messages[message.seq - self.first] = message
+        return message
+
+    def drop_oldest(self) -> None:
+        oldest = self.messages.pop(0)
+        self.first += 1
+        del self.by_id[oldest.id]
+        if oldest.client_msg_id is not None:
+            self.by_client.pop((oldest.user_id, oldest.client_msg_id), None)
 
 
 class MemoryStore:
     """In-memory :class:`~chatio.store.Store`. Single event loop; every method finishes without awaiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_messages_per_room: int = DEFAULT_MAX_MESSAGES_PER_ROOM) -> None:
+        if max_messages_per_room < 1:
+            raise ValueError("max_messages_per_room must be at least 1")
+        self.max_messages_per_room = max_messages_per_room
         self._users: dict[str, User] = {}
         self._user_ids_by_name: dict[str, str] = {}
         self._rooms: dict[str, Room] = {}
         self._public_room_ids: list[str] = []
-        self._messages: defaultdict[str, list[Message]] = defaultdict(list)
-        self._by_client_id: dict[tuple[str, str, str], Message] = {}
+        self._logs: dict[str, _RoomLog] = {}
         self._message_count = 0
 
     async def start(self) -> None:
@@ -76,41 +124,53 @@ class MemoryStore:
         return [self._rooms[room_id] for room_id in self._public_room_ids[start : start + limit]]
 
     async def append(self, draft: Draft) -> Message:
+        log = self._logs.get(draft.room)
+        if log is None:
+            log = self._logs[draft.room] = _RoomLog()
         key = None
         if draft.client_msg_id is not None:
-            key = (draft.room, draft.user_id, draft.client_msg_id)
-            earlier = self._by_client_id.get(key)
-            if earlier is not None:
-                return earlier
-        log = self._messages[draft.room]
+            key = (draft.user_id, draft.client_msg_id)
+            earlier = log.by_client.get(key)
+            if earlier is not None and (message := log.at(earlier)) is not None:
+                return message
         message = Message(
             id=new_id(),
             room=draft.room,
-            seq=len(log) + 1,
+            seq=log.next_seq,
             user_id=draft.user_id,
             user=draft.user,
             text=draft.text,
             ts=now_ms(),
             client_msg_id=draft.client_msg_id,
+            reply_to=draft.reply_to,
         )
-        log.append(message)
+        log.messages.append(message)
+        log.by_id[message.id] = message.seq
         self._message_count += 1
         if key is not None:
-            self._by_client_id[key] = message
+            log.by_client[key] = message.seq
+        if draft.reply_to is not None and (parent := log.find(draft.reply_to.id)) is not None:
+            log.put(dataclasses.replace(parent, reply_count=parent.reply_count + 1))
+        while len(log.messages) > self.max_messages_per_room:
+            log.drop_oldest()
+            self._message_count -= 1
         return message
 
     async def page(
         self, room: str, *, before: int | None = None, after: int | None = None, limit: int
     ) -> Page:
-        # seq n sits at index n - 1, so keyset bounds are plain slices.
-        log = self._messages.get(room, [])
-        upper = len(log) if before is None else max(0, min(before - 1, len(log)))
+        log = self._logs.get(room)
+        if log is None:
+            return Page([], False)
+        # seq n sits at index n - first, so keyset bounds are plain slices.
+        held = log.messages
+        upper = len(held) if before is None else max(0, min(before - log.first, len(held)))
         if after is not None:
-            lower = min(after, upper)
-            chosen = log[lower : min(lower + limit, upper)]
+            lower = min(max(0, after + 1 - log.first), upper)
+            chosen = held[lower : min(lower + limit, upper)]
             return Page(chosen, lower + len(chosen) < upper)
         lower = max(0, upper - limit)
-        return Page(log[lower:upper], lower > 0)
+        return Page(held[lower:upper], lower > 0)
 
     async def search(
         self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
@@ -118,14 +178,12 @@ class MemoryStore:
         terms = search_terms(query)
         if not terms or limit <= 0:
             return []
-        logs: Iterable[list[Message]] = (
-            self._messages.values()
-            if rooms is None
-            else (self._messages.get(room, []) for room in dict.fromkeys(rooms))
+        logs: Iterable[_RoomLog | None] = (
+            self._logs.values() if rooms is None else (self._logs.get(room) for room in dict.fromkeys(rooms))
         )
         scored: list[tuple[float, Message]] = []
         for log in logs:
-            for message in log:
+            for message in () if log is None else log.messages:
                 counts = Counter(words(message.text))
                 if all(term in counts for term in terms):
                     # Like a text index: the larger the share of the message the terms make up, the better.
@@ -135,3 +193,62 @@ class MemoryStore:
 
     async def counts(self) -> Counts:
         return Counts(len(self._users), len(self._rooms), self._message_count)
+
+    # --- changes ------------------------------------------------------------------------------------------
+
+    async def get_message(self, room: str, message_id: str) -> Message | None:
+        log = self._logs.get(room)
+        return None if log is None else log.find(message_id)
+
+    def _live(self, room: str, message_id: str) -> tuple[_RoomLog, Message] | None:
+        log = self._logs.get(room)
+        message = None if log is None else log.find(message_id)
+        return None if log is None or message is None or message.deleted else (log, message)
+
+    async def edit(self, room: str, message_id: str, text: str) -> Message | None:
+        found = self._live(room, message_id)
+        if found is None:
+            return None
+        log, message = found
+        log.change += 1
+        return log.put(dataclasses.replace(message, text=text, edited_at=now_ms(), change=log.change))
+
+    async def delete(self, room: str, message_id: str) -> Message | None:
+        found = self._live(room, message_id)
+        if found is None:
+            return await self.get_message(room, message_id)
+        log, message = found
+        log.change += 1
+        tombstone = dataclasses.replace(
+            message, text="", deleted=True, reactions=(), edited_at=now_ms(), change=log.change
+        )
+        for index, other in enumerate(log.messages):
+            if other.reply_to is not None and other.reply_to.id == message_id:
+                quote = dataclasses.replace(other.reply_to, excerpt=None)
+                log.messages[index] = dataclasses.replace(other, reply_to=quote)
+        return log.put(tombstone)
+
+    async def react(self, room: str, message_id: str, emoji: str, user: str, *, add: bool) -> Message | None:
+        found = self._live(room, message_id)
+        if found is None:
+            return None
+        log, message = found
+        reactions = reacted(message.reactions, emoji, user, add=add)
+        if reactions is None:
+            return message
+        log.change += 1
+        return log.put(dataclasses.replace(message, reactions=reactions, change=log.change))
+
+    async def changes(self, room: str, *, after_change: int, upto_seq: int, limit: int) -> Page:
+        log = self._logs.get(room)
+        if log is None or log.change <= after_change:
+            return Page([], False)
+        changed = sorted(
+            (m for m in log.messages if m.change > after_change and m.seq <= upto_seq),
+            key=lambda message: message.change,
+        )
+        return Page(changed[:limit], len(changed) > limit)
+
+    async def last_change(self, room: str) -> int:
+        log = self._logs.get(room)
+        return 0 if log is None else log.change

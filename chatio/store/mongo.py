@@ -4,7 +4,13 @@ Collections (ids are the 24-hex strings of :func:`~chatio.store.new_id`, rooms u
 
 ``users``     ``{_id, username, display_name, email, created_at, guest}``; unique ``username``.
 ``rooms``     ``{_id: room id, name, public, owner, created_at}``.
-``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?}``; unique ``(room, seq)``.
+``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?, reply_to?: {id, seq, user_id,
+              user, excerpt}, edited_at?, deleted?, reactions?: {emoji: [username]}, change?}``; unique
+              ``(room, seq)``. A deleted message keeps its document (the tombstone) with an empty text.
+``room_changes`` ``{_id: room id, change}``: the room's latest change number (edits, deletions, reactions).
+
+Reply counts are not stored: a page counts the replies to its messages with one aggregation on the
+``(room, reply_to.id)`` index, so a repeated reply or a retried write can never count twice.
 
 Messages go through :class:`~chatio.store.mongo_messages.GroupCommit`, whose docstring explains how seqs
 stay gap-free across processes and how concurrent appends share one durable write.
@@ -22,10 +28,10 @@ without acknowledgements the store cannot know what it stored, nor recognise a r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
 
@@ -56,6 +62,16 @@ MESSAGE_INDEXES: Final = [
     IndexModel([("user_id", ASCENDING)], name="user_id"),
     # Language "none": no stemming and no stop words, so search finds exactly the words typed.
     IndexModel([("text", TEXT)], name="text", default_language="none"),
+    IndexModel(
+        [("room", ASCENDING), ("change", ASCENDING)],
+        name="room_change",
+        partialFilterExpression={"change": {"$gt": 0}},
+    ),
+    IndexModel(
+        [("room", ASCENDING), ("reply_to.id", ASCENDING)],
+        name="room_reply_to",
+        partialFilterExpression={"reply_to": {"$exists": True}},
+    ),
     IndexModel(
         [("room", ASCENDING), ("user_id", ASCENDING), ("client_msg_id", ASCENDING)],
         name="room_user_client_msg_id",
@@ -105,6 +121,7 @@ class MongoStore:
         self._users = db.get_collection("users")
         self._rooms = db.get_collection("rooms")
         self._messages = db.get_collection("messages")
+        self._changes = db.get_collection("room_changes")
         self._writer = GroupCommit(
             self._messages,
             timeout=timeout_seconds,
@@ -231,7 +248,7 @@ class MongoStore:
         async with self._guard("page"):
             cursor = self._messages.find(query).sort("seq", direction).limit(max(0, limit) + 1)
             documents = [document async for document in cursor]
-        chosen = [message_from_document(document) for document in documents[: max(0, limit)]]
+            chosen = await self._with_reply_counts(room, documents[: max(0, limit)])
         if direction == DESCENDING:
             chosen.reverse()
         return Page(chosen, len(documents) > limit)
@@ -260,6 +277,110 @@ class MongoStore:
                 .limit(limit)
             )
             return [message_from_document(document) async for document in cursor]
+
+    # --- changes ----------------------------------------------------------------------------------------
+
+    async def get_message(self, room: str, message_id: str) -> Message | None:
+        _literal(room, message_id)
+        async with self._guard("get_message"):
+            document = await self._messages.find_one({"_id": message_id, "room": room})
+            return None if document is None else (await self._with_reply_counts(room, [document]))[0]
+
+    async def edit(self, room: str, message_id: str, text: str) -> Message | None:
+        _literal(room, message_id, text)
+        return await self._change(
+            room,
+            message_id,
+            {},
+            lambda change: {
+                "$set": {
+                    "text": text,
+                    "edited_at": now_ms(),
+                    "change": change,
+                }
+            },
+        )
+
+    async def delete(self, room: str, message_id: str) -> Message | None:
+        _literal(room, message_id)
+        tombstone = await self._change(
+            room,
+            message_id,
+            {},
+            lambda change: {
+                "$set": {"text": "", "deleted": True, "edited_at": now_ms(), "change": change},
+                "$unset": {"reactions": ""},
+            },
+        )
+        async with self._guard("delete"):
+            if tombstone is not None:
+                await self._messages.update_many(
+                    {"room": room, "reply_to.id": message_id}, {"$set": {"reply_to.excerpt": None}}
+                )
+        return tombstone if tombstone is not None else await self.get_message(room, message_id)
+
+    async def react(self, room: str, message_id: str, emoji: str, user: str, *, add: bool) -> Message | None:
+        _literal(room, message_id, emoji, user)
+        if "." in emoji or emoji.startswith("$"):
+            raise ValueError(f"not an emoji: {emoji!r}")
+        field = f"reactions.{emoji}"
+        condition = {field: {"$ne": user}} if add else {field: user}
+        operation = "$addToSet" if add else "$pull"
+        changed = await self._change(
+            room, message_id, condition, lambda change: {operation: {field: user}, "$set": {"change": change}}
+        )
+        if changed is not None:
+            return changed
+        current = await self.get_message(room, message_id)
+        return None if current is None or current.deleted else current
+
+    async def _change(
+        self,
+        room: str,
+        message_id: str,
+        condition: dict[str, Any],
+        update: Callable[[int], dict[str, Any]],
+    ) -> Message | None:
+        """Apply ``update(next change number)`` to the live message matching ``condition``; None when none
+        matched (a change number may then go unused: numbers only ever need to grow)."""
+        async with self._guard("change"):
+            counter = await self._changes.find_one_and_update(
+                {"_id": room}, {"$inc": {"change": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+            assert counter is not None  # an upsert returning the document after it
+            document = await self._messages.find_one_and_update(
+                {"_id": message_id, "room": room, "deleted": {"$ne": True}, **condition},
+                update(int(counter["change"])),
+                return_document=ReturnDocument.AFTER,
+            )
+            return None if document is None else (await self._with_reply_counts(room, [document]))[0]
+
+    async def changes(self, room: str, *, after_change: int, upto_seq: int, limit: int) -> Page:
+        _literal(room)
+        query = {"room": room, "change": {"$gt": after_change}, "seq": {"$lte": upto_seq}}
+        async with self._guard("changes"):
+            cursor = self._messages.find(query).sort("change", ASCENDING).limit(max(0, limit) + 1)
+            documents = [document async for document in cursor]
+            chosen = await self._with_reply_counts(room, documents[: max(0, limit)])
+        return Page(chosen, len(documents) > limit)
+
+    async def last_change(self, room: str) -> int:
+        _literal(room)
+        async with self._guard("last_change"):
+            counter = await self._changes.find_one({"_id": room})
+        return 0 if counter is None else int(counter["change"])
+
+    async def _with_reply_counts(self, room: str, documents: list[Document]) -> list[Message]:
+        """``documents`` as messages, each with the number of replies stored for it."""
+        if not documents:
+            return []
+        ids = [document["_id"] for document in documents]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"room": room, "reply_to.id": {"$in": ids}}},
+            {"$group": {"_id": "$reply_to.id", "n": {"$sum": 1}}},
+        ]
+        counts = {row["_id"]: row["n"] async for row in await self._messages.aggregate(pipeline)}
+        return [message_from_document(document, counts.get(document["_id"], 0)) for document in documents]
 
     async def counts(self) -> Counts:
         async with self._guard("counts"):

@@ -61,7 +61,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 
-from chatio.store import Draft, Message, Unavailable, new_id, now_ms
+from chatio.store import Draft, Message, Quote, Unavailable, new_id, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ DUPLICATE_KEY: Final = 11000
 SEQ_MEMORY: Final = 100_000
 
 
-def message_from_document(document: Mapping[str, Any]) -> Message:
+def message_from_document(document: Mapping[str, Any], reply_count: int = 0) -> Message:
+    quoted = document.get("reply_to")
     return Message(
         id=document["_id"],
         room=document["room"],
@@ -82,7 +83,31 @@ def message_from_document(document: Mapping[str, Any]) -> Message:
         text=document["text"],
         ts=document["ts"],
         client_msg_id=document.get("client_msg_id"),
+        reply_to=None if quoted is None else quote_from_document(quoted),
+        reply_count=reply_count,
+        edited_at=document.get("edited_at"),
+        deleted=bool(document.get("deleted", False)),
+        reactions=tuple(
+            (emoji, tuple(users)) for emoji, users in document.get("reactions", {}).items() if users
+        ),
+        change=document.get("change", 0),
     )
+
+
+def quote_from_document(document: Mapping[str, Any]) -> Quote:
+    return Quote(
+        document["id"], document["seq"], document["user_id"], document["user"], document.get("excerpt")
+    )
+
+
+def quote_document(quote: Quote) -> Document:
+    return {
+        "id": quote.id,
+        "seq": quote.seq,
+        "user_id": quote.user_id,
+        "user": quote.user,
+        "excerpt": quote.excerpt,
+    }
 
 
 def unavailable(what: str, error: BaseException) -> Unavailable:
@@ -290,6 +315,8 @@ class GroupCommit:
             }
             if draft.client_msg_id is not None:
                 document["client_msg_id"] = draft.client_msg_id
+            if draft.reply_to is not None:
+                document["reply_to"] = quote_document(draft.reply_to)
             item = _Pending(document, [request])
             pending.append(item)
             if key is not None:

@@ -136,6 +136,7 @@ class ChatApi:
         self._create_user = schemas.CreateUser()
         self._create_room = schemas.CreateRoom()
         self._history = schemas.HistoryQuery()
+        self._changes = schemas.ChangesQuery()
         self._room_list = schemas.RoomListQuery()
         self._search = schemas.SearchQuery()
 
@@ -147,6 +148,7 @@ class ChatApi:
             web.get(f"{PREFIX}/rooms/public", self.public_rooms),
             web.get(f"{PREFIX}/rooms/mine", self.member_rooms),
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/changes", self.changes),
             web.get(f"{PREFIX}/stats", self.stats),
             web.get(f"{PREFIX}/search", self.search),
         ]
@@ -206,6 +208,21 @@ class ChatApi:
         return json_reply(
             {"messages": [message_wire(message) for message in page.messages], "hasMore": page.has_more}
         )
+
+    async def changes(self, request: web.Request) -> web.Response:
+        """What changed in older messages since a change number: the REST form of join_room's catch-up."""
+        identity = await caller(request)
+        query = schemas.load(self._changes, dict(request.query))
+        room_id = request.match_info["room_id"]
+        await request.app[ACCESS].readable(identity, room_id)
+        page, change = await request.app[SERVICE].read_changes(
+            room_id,
+            since_change=query["sinceChange"],
+            upto_seq=query.get("uptoSeq"),
+            limit=query.get("limit"),
+        )
+        messages = [message_wire(message) for message in page.messages]
+        return json_reply({"messages": messages, "hasMore": page.has_more, "change": change})
 
     async def search(self, request: web.Request) -> web.Response:
         """Full-text search over the rooms the caller may read (one room with ``room=``)."""

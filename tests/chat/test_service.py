@@ -195,3 +195,125 @@ async def test_a_store_outage_is_unavailable_and_nothing_is_broadcast() -> None:
     assert _error(refused) == errors.UNAVAILABLE
     assert core.outbox.events("message") == []
     core.chat.close()
+
+
+CAROL = Identity("u-carol", "carol")
+ROOT = Identity("u-root", "root", guest=False, admin=True)
+
+
+async def test_only_the_author_edits_and_the_others_hear_of_it(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")  # alice made the room: she owns it
+    bob = await core.connected("b1", BOB, "lobby")
+    message = await core.chat.send(bob, "lobby", "teh")
+    with pytest.raises(ChatError) as refused:
+        await core.chat.edit(alice, "lobby", message.id, "hacked")
+    assert _error(refused) == errors.FORBIDDEN and refused.value.field == "id"
+    edited = await core.chat.edit(bob, "lobby", message.id, "the")
+    assert edited.text == "the" and edited.edited_at is not None and edited.change == 1
+    [event] = core.outbox.events("message_updated")
+    assert event.data["text"] == "the" and event.data["editedAt"] == edited.edited_at and event.skip == bob
+    with pytest.raises(ChatError) as missing:
+        await core.chat.edit(bob, "lobby", "0" * 24, "x")
+    assert _error(missing) == errors.NOT_FOUND
+    with pytest.raises(ChatError) as outside:
+        await core.chat.edit(await core.connected("c1", CAROL), "lobby", message.id, "x")
+    assert _error(outside) == errors.NOT_IN_ROOM
+
+
+async def test_authors_room_moderators_and_administrators_delete(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")
+    bob = await core.connected("b1", BOB, "lobby")
+    carol = await core.connected("c1", CAROL, "lobby")
+    first, second, third = [await core.chat.send(bob, "lobby", text) for text in ("1", "2", "3")]
+    with pytest.raises(ChatError) as refused:
+        await core.chat.delete(carol, "lobby", first.id)
+    assert _error(refused) == errors.FORBIDDEN
+    own = await core.chat.delete(bob, "lobby", first.id)
+    assert own.deleted and own.text == "" and own.seq == first.seq
+    assert (await core.chat.delete(alice, "lobby", second.id)).deleted  # the room's owner
+    root = await core.connected("r1", ROOT)  # an administrator, not even in the room
+    assert (await core.chat.delete(root, "lobby", third.id)).deleted
+    tombstones = [event.data for event in core.outbox.events("message_deleted")]
+    assert [(t["seq"], t["deleted"], t["text"]) for t in tombstones] == [
+        (1, True, ""),
+        (2, True, ""),
+        (3, True, ""),
+    ]
+    assert (await core.chat.delete(bob, "lobby", first.id)).deleted  # again: fine, nothing new to tell
+    assert len(core.outbox.events("message_deleted")) == 3
+    with pytest.raises(ChatError) as gone:
+        await core.chat.edit(bob, "lobby", first.id, "back")
+    assert _error(gone) == errors.NOT_FOUND
+
+
+async def test_a_reply_quotes_its_parent_and_outlives_it(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")
+    bob = await core.connected("b1", BOB, "lobby")
+    parent = await core.chat.send(alice, "lobby", "x" * 300)
+    reply = await core.chat.send(bob, "lobby", "yes", reply_to=parent.id)
+    assert reply.reply_to is not None and reply.reply_to.user == "alice" and reply.reply_to.seq == parent.seq
+    assert reply.reply_to.excerpt is not None and len(reply.reply_to.excerpt) == 100
+    assert core.outbox.events("message")[-1].data["replyTo"]["excerpt"] == reply.reply_to.excerpt
+    [counted] = (await core.chat.history(alice, "lobby", before=2, after=None, limit=1)).messages
+    assert counted.reply_count == 1
+    await core.chat.delete(alice, "lobby", parent.id)
+    [_, stored] = (await core.chat.history(bob, "lobby", before=None, after=None, limit=2)).messages
+    assert stored.reply_to is not None and stored.reply_to.excerpt is None and stored.reply_to.id == parent.id
+    with pytest.raises(ChatError) as missing:
+        await core.chat.send(bob, "lobby", "to nothing", reply_to="0" * 24)
+    assert _error(missing) == errors.NOT_FOUND and missing.value.field == "replyTo"
+
+
+async def test_reactions_are_per_user_and_told_once(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")
+    bob = await core.connected("b1", BOB, "lobby")
+    message = await core.chat.send(alice, "lobby", "ship it")
+    await core.chat.react(bob, "lobby", message.id, "🚀", add=True)
+    again = await core.chat.react(bob, "lobby", message.id, "🚀", add=True)
+    assert again.reactions == (("🚀", ("bob",)),)
+    [event] = core.outbox.events("reaction")
+    assert event.data["reactions"] == [{"emoji": "🚀", "count": 1, "users": ["bob"]}] and event.data["added"]
+    taken_back = await core.chat.react(bob, "lobby", message.id, "🚀", add=False)
+    assert taken_back.reactions == () and len(core.outbox.events("reaction")) == 2
+    with pytest.raises(ChatError) as outside:
+        await core.chat.react(await core.connected("c1", CAROL), "lobby", message.id, "🚀", add=True)
+    assert _error(outside) == errors.NOT_IN_ROOM
+
+
+async def test_catch_up_brings_changes_to_older_messages() -> None:
+    core = Core(Settings(pod_name="t", catchup_max=3))
+    alice = await core.connected("a1", ALICE, "lobby")
+    bob = await core.connected("b1", BOB, "lobby")
+    sent = [await core.chat.send(alice, "lobby", f"m{n}") for n in range(4)]
+    seen = await core.chat.join(bob, "lobby", since_seq=4)
+    assert seen.changes == [] and seen.change == 0
+    await core.chat.edit(alice, "lobby", sent[0].id, "m0 edited")
+    await core.chat.react(alice, "lobby", sent[1].id, "👍", add=True)
+    await core.chat.delete(alice, "lobby", sent[2].id)
+    later = await core.chat.send(alice, "lobby", "m4")
+    back = await core.chat.join(bob, "lobby", since_seq=4, since_change=0)
+    assert [m.seq for m in back.history] == [later.seq] and not back.reset
+    assert [(m.seq, m.text, m.deleted) for m in back.changes] == [
+        (1, "m0 edited", False),
+        (2, "m1", False),
+        (3, "", True),
+    ]
+    assert back.changes[1].reactions == (("👍", ("alice",)),) and back.change == 3
+    await core.chat.edit(alice, "lobby", sent[3].id, "m3 edited")
+    overflowing = await core.chat.join(bob, "lobby", since_seq=5, since_change=0)
+    assert overflowing.reset and overflowing.changes == []
+    core.chat.close()
+
+
+async def test_catch_up_resets_where_the_bounded_memory_store_dropped_messages() -> None:
+    core = Core(Settings(pod_name="t"), store=MemoryStore(max_messages_per_room=3))
+    alice = await core.connected("a1", ALICE, "lobby")
+    for n in range(5):
+        await core.chat.send(alice, "lobby", f"m{n}")
+    page = await core.chat.history(alice, "lobby", before=None, after=None, limit=10)
+    assert [m.seq for m in page.messages] == [3, 4, 5] and not page.has_more
+    behind = await core.chat.join(await core.connected("b1", BOB), "lobby", since_seq=1)
+    assert behind.reset and [m.seq for m in behind.history] == [3, 4, 5]
+    assert not (await core.chat.join("b1", "lobby", since_seq=3)).reset
+    assert (await core.store.counts()).messages == 3
+    core.chat.close()

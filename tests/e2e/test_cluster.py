@@ -229,3 +229,44 @@ async def test_delivery_resumes_after_redis_restarts(
         await bob.close()
     finally:
         redis.stop()
+
+
+async def test_edits_deletions_replies_and_reactions_cross_processes_and_catch_up(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    one, two = await launch(["pod-1", "pod-2"], cluster_env, pods_to_stop)
+    alice, bob = await connect(one.url, "alice"), await connect(two.url, "bob")
+    try:
+        await alice.join("lobby")
+        await bob.join("lobby")
+        parent = (await alice.call("send_message", {"room": "lobby", "text": "ship it?"}))["message"]
+        assert await bob.expect("message") == parent
+        reply = await bob.call("send_message", {"room": "lobby", "text": "yes", "replyTo": parent["id"]})
+        assert (await alice.expect("message"))["replyTo"]["excerpt"] == "ship it?"
+        assert reply["message"]["replyTo"]["user"] == "alice"
+
+        edit = {"room": "lobby", "id": parent["id"], "text": "ship it today?"}
+        edited = (await alice.call("edit_message", edit))["message"]
+        assert await bob.expect("message_updated") == edited and edited["replyCount"] == 1
+        refused = await bob.call("edit_message", {**edit, "text": "mine now"})
+        assert refused["error"]["code"] == "forbidden"
+        await bob.call("react", {"room": "lobby", "id": parent["id"], "emoji": "🚀"})
+        assert (await alice.expect("reaction"))["reactions"] == [
+            {"emoji": "🚀", "count": 1, "users": ["bob"]}
+        ]
+
+        seen_seq, seen_change = reply["message"]["seq"], edited["change"]
+        await bob.sio.disconnect()
+        deleted = (await alice.call("delete_message", {"room": "lobby", "id": parent["id"]}))["message"]
+        assert deleted["deleted"] and deleted["text"] == ""
+
+        bob = await connect(two.url, "bob")
+        back = await bob.join("lobby", sinceSeq=seen_seq, sinceChange=seen_change)
+        assert back["reset"] is False and back["history"] == []
+        assert [(m["id"], m["deleted"]) for m in back["changes"]] == [(parent["id"], True)]
+        assert back["change"] == deleted["change"]
+        status, page = get_json(f"{two.url}/api/chat/stats")
+        assert status == 200 and page["messages"] == 2  # the tombstone keeps its place
+    finally:
+        for client in (alice, bob):
+            await client.sio.disconnect()

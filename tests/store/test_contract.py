@@ -6,11 +6,20 @@ import asyncio
 
 import pytest
 
-from chatio.store import Conflict, Draft, Store
+from chatio.store import Conflict, Draft, Message, Quote, Store, excerpt
 
 
-def draft(room: str = "r1", text: str = "hi", user: str = "alice", cid: str | None = None) -> Draft:
-    return Draft(room=room, user_id=f"id-{user}", user=user, text=text, client_msg_id=cid)
+def draft(
+    room: str = "r1",
+    text: str = "hi",
+    user: str = "alice",
+    cid: str | None = None,
+    reply: Message | None = None,
+) -> Draft:
+    quote = (
+        None if reply is None else Quote(reply.id, reply.seq, reply.user_id, reply.user, excerpt(reply.text))
+    )
+    return Draft(room=room, user_id=f"id-{user}", user=user, text=text, client_msg_id=cid, reply_to=quote)
 
 
 async def test_users_are_unique_by_username(store: Store) -> None:
@@ -130,3 +139,85 @@ async def test_search_takes_operators_and_quotes_as_plain_words(store: Store) ->
     await store.append(draft(text="x quoted"))
     assert await store.search('{"$gt": ""}', rooms=None, limit=10) == [literal]
     assert await store.search('"quoted" -x $gt', rooms=None, limit=10) == [literal]
+
+
+async def test_an_edit_replaces_the_text_and_takes_the_next_change(store: Store) -> None:
+    first, second = await store.append(draft(text="teh typo")), await store.append(draft(text="two"))
+    assert first.change == 0 and first.edited_at is None and await store.last_change("r1") == 0
+    edited = await store.edit("r1", first.id, "the typo")
+    assert edited is not None and edited.text == "the typo" and edited.seq == first.seq
+    assert edited.edited_at is not None and edited.edited_at >= first.ts and edited.change >= 1
+    again = await store.edit("r1", second.id, "2")
+    assert (
+        again is not None and again.change > edited.change == (await store.get_message("r1", first.id)).change
+    )  # type: ignore[union-attr]
+    assert await store.last_change("r1") == again.change
+    assert (await store.page("r1", limit=5)).messages == [edited, again]
+    assert await store.edit("r1", "0" * 24, "x") is None
+    assert await store.edit("r2", first.id, "x") is None  # the id is looked up in the room given
+    assert await store.search("typo", rooms=None, limit=5) == [edited]
+
+
+async def test_a_deletion_leaves_a_tombstone_and_clears_the_quotes_of_its_replies(store: Store) -> None:
+    parent = await store.append(draft(text="secret words here"))
+    reply = await store.append(draft(text="answer", user="bob", reply=parent))
+    assert reply.reply_to is not None and reply.reply_to.excerpt == "secret words here"
+    assert reply.reply_to.user == "alice" and reply.reply_to.seq == parent.seq
+    await store.react("r1", parent.id, "👍", "bob", add=True)
+    tombstone = await store.delete("r1", parent.id)
+    assert tombstone is not None and tombstone.deleted and tombstone.text == "" and tombstone.reactions == ()
+    assert tombstone.seq == parent.seq and tombstone.change > 0
+    page = (await store.page("r1", limit=5)).messages
+    assert page[0] == tombstone
+    assert (
+        page[1].reply_to is not None and page[1].reply_to.excerpt is None and page[1].reply_to.id == parent.id
+    )
+    assert await store.search("secret", rooms=None, limit=5) == []
+    assert await store.delete("r1", parent.id) == tombstone  # again: unchanged
+    assert await store.edit("r1", parent.id, "back") is None
+    assert await store.react("r1", parent.id, "👍", "bob", add=True) is None
+    assert await store.delete("r1", "0" * 24) is None
+
+
+async def test_reply_counts_count_stored_replies_once(store: Store) -> None:
+    parent = await store.append(draft(text="question"))
+    await store.append(draft(text="a1", user="bob", reply=parent, cid="r-1"))
+    await store.append(draft(text="a1 again", user="bob", reply=parent, cid="r-1"))
+    await store.append(draft(text="a2", reply=parent))
+    stored = await store.get_message("r1", parent.id)
+    assert stored is not None and stored.reply_count == 2
+    assert (await store.page("r1", limit=1, before=2)).messages[0].reply_count == 2
+
+
+async def test_reactions_are_one_per_user_and_emoji(store: Store) -> None:
+    message = await store.append(draft())
+    one = await store.react("r1", message.id, "👍", "bob", add=True)
+    assert one is not None and one.reactions == (("👍", ("bob",)),)
+    same = await store.react("r1", message.id, "👍", "bob", add=True)
+    assert same == one  # nothing to do: no new change
+    await store.react("r1", message.id, "🎉", "bob", add=True)
+    three = await store.react("r1", message.id, "👍", "carol", add=True)
+    assert three is not None and three.reactions == (("👍", ("bob", "carol")), ("🎉", ("bob",)))
+    removed = await store.react("r1", message.id, "🎉", "bob", add=False)
+    assert removed is not None and removed.reactions == (("👍", ("bob", "carol")),)
+    assert await store.react("r1", message.id, "🎉", "bob", add=False) == removed
+    assert (await store.page("r1", limit=1)).messages == [removed]
+    assert await store.react("r1", "0" * 24, "👍", "bob", add=True) is None
+
+
+async def test_changes_list_changed_older_messages_in_change_order(store: Store) -> None:
+    messages = [await store.append(draft(text=str(n))) for n in range(6)]
+    await store.edit("r1", messages[3].id, "three")
+    mark = await store.last_change("r1")
+    await store.react("r1", messages[1].id, "👍", "bob", add=True)
+    await store.delete("r1", messages[0].id)
+    await store.edit("r1", messages[5].id, "five")
+    await store.edit("r1", messages[1].id, "one")
+    changed = await store.changes("r1", after_change=mark, upto_seq=4, limit=10)
+    assert [(m.seq, m.text) for m in changed.messages] == [(1, ""), (2, "one")] and not changed.has_more
+    everything = await store.changes("r1", after_change=0, upto_seq=6, limit=2)
+    assert [m.seq for m in everything.messages] == [4, 1] and everything.has_more
+    assert (
+        await store.changes("r1", after_change=await store.last_change("r1"), upto_seq=9, limit=5)
+    ).messages == []
+    assert (await store.changes("nowhere", after_change=0, upto_seq=9, limit=5)).messages == []

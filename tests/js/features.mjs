@@ -1,0 +1,150 @@
+// Edits, deletions, replies, reactions and catch-up from the official socket.io-client.
+//
+//   node features.mjs <url of alice's server> [<url of bob's server>]
+//
+// With two URLs, alice and bob sit on different chatio processes (a cluster through Redis). Prints one
+// line per check; exits 0 when every check passed, 1 otherwise. Bounded by RUN_DEADLINE_MS.
+
+import { io } from "socket.io-client";
+
+const RUN_DEADLINE_MS = 30_000;
+const WAIT_MS = 5_000;
+
+const [urlA, urlB = urlA] = process.argv.slice(2);
+if (!urlA || !/^https?:\/\//.test(urlA) || !/^https?:\/\//.test(urlB)) {
+  console.error("usage: node features.mjs <url> [<second url>]");
+  process.exit(2);
+}
+
+const open = new Set();
+let passed = 0;
+let failed = 0;
+const timer = setTimeout(() => finish(`run did not finish within ${RUN_DEADLINE_MS / 1000} s`), RUN_DEADLINE_MS);
+
+function finish(problem) {
+  for (const socket of open) socket.disconnect();
+  clearTimeout(timer);
+  if (problem) {
+    failed += 1;
+    console.log(`FAIL ${problem}`);
+  }
+  console.log(failed ? `FAILED: ${failed} of ${passed + failed} checks failed` : `passed: all ${passed} checks`);
+  process.exit(failed ? 1 : 0);
+}
+
+function expect(name, ok, got) {
+  if (ok) passed += 1;
+  else failed += 1;
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok ? "" : `: got ${JSON.stringify(got)?.slice(0, 400)}`}`);
+}
+
+/** A connected socket that keeps every event, so a test can wait for one that already arrived. */
+async function user(url, username) {
+  const socket = io(url, { auth: { username }, transports: ["websocket"], forceNew: true, reconnection: false });
+  open.add(socket);
+  const inbox = [];
+  const waiting = [];
+  socket.onAny((event, payload) => {
+    inbox.push([event, payload]);
+    for (const waiter of [...waiting]) waiter();
+  });
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", reject);
+  });
+  const next = (event, match = () => true) =>
+    new Promise((resolve, reject) => {
+      const look = () => {
+        const index = inbox.findIndex(([name, payload]) => name === event && match(payload));
+        if (index < 0) return false;
+        const [[, payload]] = inbox.splice(index, 1);
+        waiting.splice(waiting.indexOf(look), 1);
+        clearTimeout(expiry);
+        resolve(payload);
+        return true;
+      };
+      const expiry = setTimeout(() => {
+        waiting.splice(waiting.indexOf(look), 1);
+        reject(new Error(`no ${event} within ${WAIT_MS} ms`));
+      }, WAIT_MS);
+      waiting.push(look);
+      look();
+    });
+  const ask = (event, payload) => socket.timeout(WAIT_MS).emitWithAck(event, payload);
+  return { socket, next, ask };
+}
+
+async function main() {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const room = `features-${tag}`;
+  const [nameA, nameB, nameM] = [`alice-${tag}`, `bob-${tag}`, `mallory-${tag}`];
+  const alice = await user(urlA, nameA);
+  let bob = await user(urlB, nameB);
+  await alice.ask("join_room", { room });
+  await bob.ask("join_room", { room });
+
+  const parent = (await alice.ask("send_message", { room, text: "ship it?" })).message;
+  await bob.next("message", (m) => m.id === parent.id);
+  const reply = await bob.ask("send_message", { room, text: "yes", replyTo: parent.id });
+  expect(
+    "a reply quotes its parent's author and text",
+    reply.ok && reply.message.replyTo?.user === nameA && reply.message.replyTo?.excerpt === "ship it?",
+    reply,
+  );
+  const replyAtA = await alice.next("message", (m) => m.id === reply.message?.id);
+  expect("the other process delivers the reply with its quote", replyAtA.replyTo?.id === parent.id, replyAtA);
+
+  const edited = await alice.ask("edit_message", { room, id: parent.id, text: "ship it today?" });
+  expect("edit_message is acked with editedAt", edited.ok && edited.message.editedAt > 0, edited);
+  const updated = await bob.next("message_updated", (m) => m.id === parent.id);
+  expect(
+    "message_updated reaches the room with the text and the reply count",
+    updated.text === "ship it today?" && updated.replyCount === 1 && updated.change === edited.message.change,
+    updated,
+  );
+
+  const reacted = await bob.ask("react", { room, id: parent.id, emoji: "🎉" });
+  expect("react is acked with the reactions", reacted.ok && reacted.message.reactions[0]?.count === 1, reacted);
+  const reaction = await alice.next("reaction", (e) => e.id === parent.id);
+  expect(
+    "reaction names who and what",
+    reaction.user === nameB && reaction.emoji === "🎉" && reaction.added === true,
+    reaction,
+  );
+
+  const refusals = [
+    ["editing another's message is forbidden", bob, "edit_message", { room, id: parent.id, text: "mine" }, "forbidden"],
+    ["a member deleting another's message is forbidden", bob, "delete_message", { room, id: parent.id }, "forbidden"],
+    ["an emoji outside the set is invalid_payload", bob, "react", { room, id: parent.id, emoji: "🦄" }, "invalid_payload"],
+  ];
+  for (const [name, who, event, payload, code] of refusals) {
+    const ack = await who.ask(event, payload);
+    expect(name, ack.ok === false && ack.error?.code === code && typeof ack.error.message === "string", ack);
+  }
+  const mallory = await user(urlB, nameM);
+  const outsider = await mallory.ask("react", { room, id: parent.id, emoji: "👍" });
+  expect("reacting in a room one is not in is not_in_room", outsider.error?.code === "not_in_room", outsider);
+
+  const seenSeq = reply.message.seq;
+  const seenChange = reaction.change;
+  bob.socket.disconnect();
+  const deleted = await alice.ask("delete_message", { room, id: parent.id });
+  expect("delete_message leaves a tombstone", deleted.message?.deleted === true && deleted.message.text === "", deleted);
+
+  bob = await user(urlB, nameB);
+  const back = await bob.ask("join_room", { room, sinceSeq: seenSeq, sinceChange: seenChange });
+  expect(
+    "catch-up after a disconnect brings the deletion",
+    back.ok && back.reset === false && back.changes.some((m) => m.id === parent.id && m.deleted),
+    back,
+  );
+  const history = await bob.ask("history", { room });
+  expect(
+    "history shows the tombstone and a reply to a deleted message",
+    history.messages[0]?.deleted === true && history.messages[1]?.replyTo?.deleted === true,
+    history,
+  );
+  finish();
+}
+
+main().catch((error) => finish(error.stack || String(error)));
