@@ -184,6 +184,18 @@ class React(MessageRef):
     )
 
 
+class MarkRead(_Strict):
+    room = _room(required=True)
+    seq = _seq(required=True)
+
+
+class RoomOptions(_Strict):
+    """``set_room_options``."""
+
+    room = _room(required=True)
+    receipts = fields.Boolean(required=True, truthy={True}, falsy={False})
+
+
 class UserStatus(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
 

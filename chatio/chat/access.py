@@ -21,19 +21,14 @@ from typing import Final
 
 from chatio import errors
 from chatio.accounts.identity import Identity
-from chatio.chat.service import Outbox
+from chatio.chat.service import USER_ROOM_PREFIX, Outbox, user_room
 from chatio.errors import ChatError
 from chatio.store import Conflict, Room, Store, User, now_ms
 from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation
 from chatio.store.accounts import AccountStore
 
 DM_PREFIX: Final = "dm:"
-#: Socket.IO rooms of users start with a character that chat room ids cannot hold.
-USER_ROOM_PREFIX: Final = "@user:"
-
-
-def user_room(user_id: str) -> str:
-    return f"{USER_ROOM_PREFIX}{user_id}"
+__all__ = ["USER_ROOM_PREFIX", "DirectRoom", "RoomAccess", "dm_pair", "dm_room_id", "user_room"]
 
 
 def dm_room_id(first: str, second: str) -> str:

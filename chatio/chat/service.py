@@ -23,6 +23,19 @@ from chatio.store import Conflict, Draft, Message, Page, Quote, Room, Store, Una
 
 __all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
 
+#: Unread counts stop counting here (a client shows "999+").
+UNREAD_CAP = 1000
+#: The most rooms a user's room list shows.
+ROOM_LIST_MAX = 200
+#: Socket.IO rooms of users start with a character that chat room ids cannot hold.
+USER_ROOM_PREFIX = "@user:"
+
+
+def user_room(user_id: str) -> str:
+    """The room every socket of a user is in, on every process: to reach all of a user's devices."""
+    return f"{USER_ROOM_PREFIX}{user_id}"
+
+
 #: ``join_room`` replays changes from this many change numbers before the client's ``sinceChange``: two
 #: concurrent changes may become visible out of number order, and replaying a change is harmless.
 CHANGE_MARGIN = 16
@@ -82,6 +95,18 @@ class Joined:
     changes: list[Message] = dataclasses.field(default_factory=list)
     #: The room's latest change number, for the client's next ``sinceChange``.
     change: int = 0
+    reading: Reading | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reading:
+    """Where a user stands in a room: their read mark, how many messages of others came after it, and the
+    room's newest message."""
+
+    room: str
+    last_read: int
+    unread: int
+    last_message: Message | None
 
 
 class ChatService:
@@ -185,7 +210,8 @@ class ChatService:
             else:
                 changes = changed.messages
         members = await self.presence.members(room_id)
-        return Joined(room, members, history, reset, changes, change)
+        reading = await self.reading(connection.identity, room_id, first_visit=True)
+        return Joined(room, members, history, reset, changes, change, reading)
 
     async def leave(self, sid: str, room_id: str) -> None:
         connection = self._connections[sid]
@@ -362,6 +388,63 @@ class ChatService:
     async def _moderates(self, identity: Identity, room_id: str) -> bool:
         room = await self._store_call(self.store.get_room(room_id))
         return identity.admin or (room is not None and await self.admission.moderates(identity, room))
+
+    # --- read marks ------------------------------------------------------------------------------
+
+    async def reading(self, identity: Identity, room_id: str, *, first_visit: bool = False) -> Reading:
+        """The user's :class:`Reading` of a room. On a ``first_visit`` (a join without a read mark) the
+        room's newest message counts as read: joining a busy room shows nothing unread."""
+        newest = (await self._store_call(self.store.page(room_id, limit=1))).messages
+        last = newest[0] if newest else None
+        mark = await self._store_call(self.store.last_read(room_id, identity.user_id))
+        if mark is None:
+            mark = 0
+            if first_visit:
+                seq = 0 if last is None else last.seq
+                mark = await self._store_call(
+                    self.store.mark_read(room_id, identity.user_id, identity.username, seq)
+                )
+        unread = await self._store_call(self.store.unread(room_id, identity.user_id, mark, cap=UNREAD_CAP))
+        return Reading(room_id, mark, unread, last)
+
+    async def room_list(self, identity: Identity, rooms: list[str]) -> list[tuple[Room, Reading]]:
+        """The user's rooms (those they ever joined, and ``rooms``), each with the user's :class:`Reading`."""
+        marks = await self._store_call(self.store.read_rooms(identity.user_id, limit=ROOM_LIST_MAX))
+        listed = []
+        for room_id in sorted({mark.room for mark in marks} | set(rooms))[:ROOM_LIST_MAX]:
+            room = await self._store_call(self.store.get_room(room_id))
+            if room is not None:
+                listed.append((room, await self.reading(identity, room_id)))
+        return listed
+
+    async def mark_read(self, sid: str, room_id: str, seq: int) -> Reading:
+        """Raise the user's read mark (never lower it, whichever device asks); the user's other devices,
+        and the room's members unless the room opted out of receipts, get ``read {room, user, seq}``."""
+        identity = self._require_member(sid, room_id).identity
+        newest = (await self._store_call(self.store.page(room_id, limit=1))).messages
+        seq = min(seq, newest[0].seq if newest else 0)
+        before = await self._store_call(self.store.last_read(room_id, identity.user_id))
+        mark = await self._store_call(self.store.mark_read(room_id, identity.user_id, identity.username, seq))
+        if before is None or mark > before:
+            room = await self._store_call(self.store.get_room(room_id))
+            to = [user_room(identity.user_id)] + ([room_id] if room is None or room.receipts else [])
+            await self._outbox.emit(
+                "read", {"room": room_id, "user": identity.username, "seq": mark}, to=to, skip=sid
+            )
+        return await self.reading(identity, room_id)
+
+    async def set_receipts(self, sid: str, room_id: str, receipts: bool) -> Room:
+        """The room's owner and admins (and server administrators) turn read receipts on or off."""
+        identity = self._moderator_or_member(sid, room_id)
+        if not await self._moderates(identity, room_id):
+            raise ChatError(
+                errors.FORBIDDEN, "only the room's owner and admins change its options", field="room"
+            )
+        room = await self._store_call(self.store.set_receipts(room_id, receipts))
+        if room is None:
+            raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
+        await self._outbox.emit("room_updated", room_wire(room), to=room_id, skip=sid)
+        return room
 
     # --- reading ---------------------------------------------------------------------------------
 

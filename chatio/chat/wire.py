@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatio.store import Message, Quote, Room
+
+if TYPE_CHECKING:
+    from chatio.chat.service import Reading
 
 
 def message_wire(message: Message) -> dict[str, Any]:
@@ -42,4 +45,14 @@ def quote_wire(quote: Quote) -> dict[str, Any]:
 
 
 def room_wire(room: Room) -> dict[str, Any]:
-    return {"id": room.id, "name": room.name, "public": room.public}
+    return {"id": room.id, "name": room.name, "public": room.public, "receipts": room.receipts}
+
+
+def reading_wire(reading: Reading) -> dict[str, Any]:
+    """Where a user stands in a room: ``lastRead``, ``unread`` and ``lastMessage`` (null in an empty room)."""
+    last = reading.last_message
+    return {
+        "lastRead": reading.last_read,
+        "unread": reading.unread,
+        "lastMessage": None if last is None else message_wire(last),
+    }

@@ -22,6 +22,7 @@ from chatio.accounts.service import AccountService
 from chatio.background import Background
 from chatio.chat.access import RoomAccess, user_room
 from chatio.chat.service import ChatService, Joined, message_wire, room_wire
+from chatio.chat.wire import reading_wire
 from chatio.errors import ChatError
 from chatio.metrics import Metrics
 from chatio.ratelimit.gate import Gate
@@ -85,6 +86,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "delete_message": (schemas.MessageRef(), self.on_delete_message),
             "react": (schemas.React(), self.on_react),
             "unreact": (schemas.React(), self.on_unreact),
+            "mark_read": (schemas.MarkRead(), self.on_mark_read),
+            "set_room_options": (schemas.RoomOptions(), self.on_set_room_options),
             "typing_start": (schemas.RoomOnly(), self.on_typing_start),
             "typing_stop": (schemas.RoomOnly(), self.on_typing_stop),
             "user_status": (schemas.UserStatus(), self.on_user_status),
@@ -273,6 +276,14 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         message = await self.service.react(sid, payload["room"], payload["id"], payload["emoji"], add=False)
         return {"ok": True, "message": message_wire(message)}
 
+    async def on_mark_read(self, sid: str, payload: dict[str, Any]) -> Ack:
+        reading = await self.service.mark_read(sid, payload["room"], payload["seq"])
+        return {"ok": True} | reading_wire(reading)
+
+    async def on_set_room_options(self, sid: str, payload: dict[str, Any]) -> Ack:
+        room = await self.service.set_receipts(sid, payload["room"], payload["receipts"])
+        return {"ok": True, "room": room_wire(room)}
+
     async def on_typing_start(self, sid: str, payload: dict[str, Any]) -> Ack:
         await self.service.set_typing(sid, payload["room"], True)
         return {"ok": True}
@@ -349,7 +360,7 @@ def _joined(joined: Joined) -> Ack:
         "reset": joined.reset,
         "changes": [message_wire(message) for message in joined.changes],
         "change": joined.change,
-    }
+    } | ({} if joined.reading is None else reading_wire(joined.reading))
 
 
 def _carries_binary(value: object, depth: int = 0) -> bool:

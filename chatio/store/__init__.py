@@ -51,6 +51,18 @@ class Room:
     public: bool
     owner: str | None
     created_at: int
+    #: Whether members see each other's read receipts (``set_room_options``); a user's own devices always do.
+    receipts: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadMark:
+    """The highest seq ``user`` has read in ``room``."""
+
+    room: str
+    user_id: str
+    user: str
+    seq: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -150,6 +162,9 @@ class Store(Protocol):
     async def public_rooms(self, *, limit: int, after: str | None = None) -> list[Room]:
         """Public rooms ordered by id, the first ``limit`` with an id greater than ``after``."""
 
+    async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
+        """Turn the room's read receipts on or off; None when there is no such room."""
+
     async def append(self, draft: Draft) -> Message:
         """Store ``draft`` with the room's next ``seq``; return it once durable.
 
@@ -196,6 +211,23 @@ class Store(Protocol):
 
     async def last_change(self, room: str) -> int:
         """The room's latest change number (0 before the first change)."""
+
+    # --- read marks ---------------------------------------------------------------------------------------
+
+    async def mark_read(self, room: str, user_id: str, user: str, seq: int) -> int:
+        """Raise the user's read mark in ``room`` to ``seq``, never lower it; return the mark now stored."""
+
+    async def last_read(self, room: str, user_id: str) -> int | None:
+        """The user's read mark in ``room``; None when they never had one."""
+
+    async def read_marks(self, room: str, *, limit: int) -> list[ReadMark]:
+        """The room's read marks, highest seq first."""
+
+    async def read_rooms(self, user_id: str, *, limit: int) -> list[ReadMark]:
+        """The user's read marks, one per room, ordered by room id."""
+
+    async def unread(self, room: str, user_id: str, after_seq: int, *, cap: int) -> int:
+        """How many live messages of others came after ``after_seq``, counted up to ``cap``."""
 
 
 #: The reactions a message accepts: a fixed, small set, so that a message's reactions stay bounded.

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from chatio.store import Counts, Draft, Message, Page, Room, Store, User, search_terms, words
+from chatio.store import Counts, Draft, Message, Page, ReadMark, Room, Store, User, search_terms, words
 from chatio.store.cipher import CipherError, MessageCipher
 
 log = logging.getLogger(__name__)
@@ -145,3 +145,21 @@ class EncryptingStore:
 
     async def counts(self) -> Counts:
         return await self.inner.counts()
+
+    async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
+        return await self.inner.set_receipts(room_id, receipts)
+
+    async def mark_read(self, room: str, user_id: str, user: str, seq: int) -> int:
+        return await self.inner.mark_read(room, user_id, user, seq)
+
+    async def last_read(self, room: str, user_id: str) -> int | None:
+        return await self.inner.last_read(room, user_id)
+
+    async def read_marks(self, room: str, *, limit: int) -> list[ReadMark]:
+        return await self.inner.read_marks(room, limit=limit)
+
+    async def read_rooms(self, user_id: str, *, limit: int) -> list[ReadMark]:
+        return await self.inner.read_rooms(user_id, limit=limit)
+
+    async def unread(self, room: str, user_id: str, after_seq: int, *, cap: int) -> int:
+        return await self.inner.unread(room, user_id, after_seq, cap=cap)

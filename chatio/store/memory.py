@@ -19,6 +19,7 @@ from chatio.store import (
     Draft,
     Message,
     Page,
+    ReadMark,
     Room,
     User,
     new_id,
@@ -79,6 +80,8 @@ class MemoryStore:
         self._rooms: dict[str, Room] = {}
         self._public_room_ids: list[str] = []
         self._logs: dict[str, _RoomLog] = {}
+        self._reads: dict[str, dict[str, ReadMark]] = {}
+        self._read_rooms: dict[str, set[str]] = {}
         self._message_count = 0
 
     async def start(self) -> None:
@@ -122,6 +125,13 @@ class MemoryStore:
     async def public_rooms(self, *, limit: int, after: str | None = None) -> list[Room]:
         start = 0 if after is None else bisect.bisect_right(self._public_room_ids, after)
         return [self._rooms[room_id] for room_id in self._public_room_ids[start : start + limit]]
+
+    async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return None
+        room = self._rooms[room_id] = dataclasses.replace(room, receipts=receipts)
+        return room
 
     async def append(self, draft: Draft) -> Message:
         log = self._logs.get(draft.room)
@@ -252,3 +262,37 @@ class MemoryStore:
     async def last_change(self, room: str) -> int:
         log = self._logs.get(room)
         return 0 if log is None else log.change
+
+    # --- read marks ---------------------------------------------------------------------------------------
+
+    async def mark_read(self, room: str, user_id: str, user: str, seq: int) -> int:
+        marks = self._reads.setdefault(room, {})
+        earlier = marks.get(user_id)
+        if earlier is None or seq > earlier.seq:
+            marks[user_id] = ReadMark(room, user_id, user, seq)
+            self._read_rooms.setdefault(user_id, set()).add(room)
+        return marks[user_id].seq
+
+    async def last_read(self, room: str, user_id: str) -> int | None:
+        mark = self._reads.get(room, {}).get(user_id)
+        return None if mark is None else mark.seq
+
+    async def read_marks(self, room: str, *, limit: int) -> list[ReadMark]:
+        marks = sorted(self._reads.get(room, {}).values(), key=lambda mark: (-mark.seq, mark.user))
+        return marks[:limit]
+
+    async def read_rooms(self, user_id: str, *, limit: int) -> list[ReadMark]:
+        rooms = sorted(self._read_rooms.get(user_id, ()))[:limit]
+        return [self._reads[room][user_id] for room in rooms]
+
+    async def unread(self, room: str, user_id: str, after_seq: int, *, cap: int) -> int:
+        log = self._logs.get(room)
+        if log is None:
+            return 0
+        count = 0
+        for message in log.messages[max(0, after_seq + 1 - log.first) :]:
+            if message.user_id != user_id and not message.deleted:
+                count += 1
+                if count >= cap:
+                    break
+        return count

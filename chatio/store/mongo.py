@@ -3,10 +3,12 @@
 Collections (ids are the 24-hex strings of :func:`~chatio.store.new_id`, rooms use their own id):
 
 ``users``     ``{_id, username, display_name, email, created_at, guest}``; unique ``username``.
-``rooms``     ``{_id: room id, name, public, owner, created_at}``.
+``rooms``     ``{_id: room id, name, public, owner, created_at, receipts?}``.
 ``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?, reply_to?: {id, seq, user_id,
               user, excerpt}, edited_at?, deleted?, reactions?: {emoji: [username]}, change?}``; unique
               ``(room, seq)``. A deleted message keeps its document (the tombstone) with an empty text.
+``reads``     ``{_id: "<room> <user_id>", room, user_id, user, seq}``: read marks, raised with ``$max``;
+              indexes ``(room, seq)`` and ``(user_id, room)``.
 ``room_changes`` ``{_id: room id, change}``: the room's latest change number (edits, deletions, reactions).
 
 Reply counts are not stored: a page counts the replies to its messages with one aggregation on the
@@ -41,6 +43,7 @@ from chatio.store import (
     Draft,
     Message,
     Page,
+    ReadMark,
     Room,
     StoreError,
     User,
@@ -88,6 +91,10 @@ USER_INDEXES: Final = [
     # For presence, which keeps an ``online`` flag on users; the store itself never sets it.
     IndexModel([("online", ASCENDING)], name="online"),
 ]
+READ_INDEXES: Final = [
+    IndexModel([("room", ASCENDING), ("seq", DESCENDING)], name="room_seq"),
+    IndexModel([("user_id", ASCENDING), ("room", ASCENDING)], name="user_room"),
+]
 ROOM_INDEXES: Final = [
     IndexModel([("name", ASCENDING)], name="name"),
     IndexModel([("public", ASCENDING), ("_id", ASCENDING)], name="public_id"),
@@ -122,6 +129,7 @@ class MongoStore:
         self._rooms = db.get_collection("rooms")
         self._messages = db.get_collection("messages")
         self._changes = db.get_collection("room_changes")
+        self._reads = db.get_collection("reads")
         self._writer = GroupCommit(
             self._messages,
             timeout=timeout_seconds,
@@ -145,6 +153,7 @@ class MongoStore:
             await self._messages.create_indexes(MESSAGE_INDEXES)
             await self._users.create_indexes(USER_INDEXES)
             await self._rooms.create_indexes(ROOM_INDEXES)
+            await self._reads.create_indexes(READ_INDEXES)
         self._writer.start()
         self._started = True
 
@@ -222,6 +231,14 @@ class MongoStore:
         async with self._guard("public_rooms"):
             cursor = self._rooms.find(query).sort("_id", ASCENDING).limit(limit)
             return [_room(document) async for document in cursor]
+
+    async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
+        _literal(room_id)
+        async with self._guard("set_receipts"):
+            document = await self._rooms.find_one_and_update(
+                {"_id": room_id}, {"$set": {"receipts": receipts}}, return_document=ReturnDocument.AFTER
+            )
+        return None if document is None else _room(document)
 
     # --- messages ---------------------------------------------------------------------------------------
 
@@ -382,6 +399,60 @@ class MongoStore:
         counts = {row["_id"]: row["n"] async for row in await self._messages.aggregate(pipeline)}
         return [message_from_document(document, counts.get(document["_id"], 0)) for document in documents]
 
+    # --- read marks ---------------------------------------------------------------------------------------
+
+    async def mark_read(self, room: str, user_id: str, user: str, seq: int) -> int:
+        _literal(room, user_id, user)
+        key = f"{room} {user_id}"  # room ids hold no space
+        update = {
+            "$max": {"seq": seq},
+            "$set": {"user": user},
+            "$setOnInsert": {"room": room, "user_id": user_id},
+        }
+        async with self._guard("mark_read"):
+            for attempt in range(2):
+                try:
+                    document = await self._reads.find_one_and_update(
+                        {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER
+                    )
+                    break
+                except DuplicateKeyError:  # two first marks at once: the other upsert won, update it
+                    if attempt:
+                        raise
+        assert document is not None
+        return int(document["seq"])
+
+    async def last_read(self, room: str, user_id: str) -> int | None:
+        _literal(room, user_id)
+        async with self._guard("last_read"):
+            document = await self._reads.find_one({"_id": f"{room} {user_id}"})
+        return None if document is None else int(document["seq"])
+
+    async def read_marks(self, room: str, *, limit: int) -> list[ReadMark]:
+        _literal(room)
+        async with self._guard("read_marks"):
+            cursor = (
+                self._reads.find({"room": room}).sort([("seq", DESCENDING), ("user", ASCENDING)]).limit(limit)
+            )
+            return [_read_mark(document) async for document in cursor]
+
+    async def read_rooms(self, user_id: str, *, limit: int) -> list[ReadMark]:
+        _literal(user_id)
+        async with self._guard("read_rooms"):
+            cursor = self._reads.find({"user_id": user_id}).sort("room", ASCENDING).limit(limit)
+            return [_read_mark(document) async for document in cursor]
+
+    async def unread(self, room: str, user_id: str, after_seq: int, *, cap: int) -> int:
+        _literal(room, user_id)
+        query = {
+            "room": room,
+            "seq": {"$gt": after_seq},
+            "user_id": {"$ne": user_id},
+            "deleted": {"$ne": True},
+        }
+        async with self._guard("unread"):
+            return await self._messages.count_documents(query, limit=cap)
+
     async def counts(self) -> Counts:
         async with self._guard("counts"):
             users = await self._users.estimated_document_count()
@@ -417,4 +488,9 @@ def _room(document: Mapping[str, Any]) -> Room:
         public=bool(document["public"]),
         owner=document.get("owner"),
         created_at=document["created_at"],
+        receipts=bool(document.get("receipts", True)),
     )
+
+
+def _read_mark(document: Mapping[str, Any]) -> ReadMark:
+    return ReadMark(document["room"], document["user_id"], document["user"], int(document["seq"]))

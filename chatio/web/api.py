@@ -12,7 +12,9 @@ from aiohttp import web
 
 from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
+from chatio.chat.access import DM_PREFIX
 from chatio.chat.service import message_wire
+from chatio.chat.wire import reading_wire
 from chatio.errors import ChatError
 from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, SERVICE, STARTED
 from chatio.presence import OFFLINE
@@ -23,6 +25,8 @@ from chatio.web.replies import json_reply
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/api/chat"
+#: The most read marks ``GET /rooms/{room}/reads`` returns (the furthest readers first).
+READS_MAX: Final = 1000
 
 _STATUS: Final = {
     errors.INVALID_PAYLOAD: 400,
@@ -147,6 +151,7 @@ class ChatApi:
             web.post(f"{PREFIX}/rooms", self.create_room),
             web.get(f"{PREFIX}/rooms/public", self.public_rooms),
             web.get(f"{PREFIX}/rooms/mine", self.member_rooms),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/reads", self.reads),
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
             web.get(f"{PREFIX}/rooms/{{room_id}}/changes", self.changes),
             web.get(f"{PREFIX}/stats", self.stats),
@@ -190,10 +195,27 @@ class ChatApi:
         return json_reply({"rooms": [room_wire(room) for room in rooms], "next": following})
 
     async def member_rooms(self, request: web.Request) -> web.Response:
-        """The caller's rooms with a role (owner, admin, member), direct messages aside."""
+        """The caller's rooms, direct messages aside: those where they have a role (owner, admin, member),
+        with it, and those they joined at least once (role null); each with where the caller stands in it
+        (``lastRead``, ``unread``, ``lastMessage``)."""
         identity = await caller(request)
-        rooms = await request.app[ACCESS].member_rooms(identity)
-        return json_reply({"rooms": [room_wire(room) | {"role": role} for room, role in rooms]})
+        roles = {room.id: role for room, role in await request.app[ACCESS].member_rooms(identity)}
+        listed = await request.app[SERVICE].room_list(identity, list(roles))
+        rooms = [
+            room_wire(room) | {"role": roles.get(room.id)} | reading_wire(reading)
+            for room, reading in listed
+            if not room.id.startswith(DM_PREFIX)
+        ]
+        return json_reply({"rooms": rooms})
+
+    async def reads(self, request: web.Request) -> web.Response:
+        """Read receipts: who read up to which seq; 403 where the room keeps them private."""
+        identity = await caller(request)
+        room = await request.app[ACCESS].readable(identity, request.match_info["room_id"])
+        if not room.receipts and not await request.app[ACCESS].moderates(identity, room):
+            raise ChatError(errors.FORBIDDEN, f"room {room.id!r} does not show read receipts")
+        marks = await request.app[SERVICE].store.read_marks(room.id, limit=READS_MAX)
+        return json_reply({"reads": [{"user": mark.user, "seq": mark.seq} for mark in marks]})
 
     async def messages(self, request: web.Request) -> web.Response:
         identity = await caller(request)

@@ -317,3 +317,42 @@ async def test_catch_up_resets_where_the_bounded_memory_store_dropped_messages()
     assert not (await core.chat.join("b1", "lobby", since_seq=3)).reset
     assert (await core.store.counts()).messages == 3
     core.chat.close()
+
+
+async def test_read_marks_rise_across_devices_and_reach_the_other_devices(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")
+    for n in range(3):
+        await core.chat.send(alice, "lobby", f"m{n}")
+    bob_phone = await core.connected("b1", BOB)
+    joined = await core.chat.join(bob_phone, "lobby")
+    assert joined.reading is not None and (joined.reading.last_read, joined.reading.unread) == (3, 0)
+    for n in range(4):
+        await core.chat.send(alice, "lobby", f"later {n}")
+    bob_laptop = await core.connected("b2", BOB)
+    later = await core.chat.join(bob_laptop, "lobby")
+    assert later.reading is not None and later.reading.unread == 4 and later.reading.last_message is not None
+    assert later.reading.last_message.text == "later 3"
+    read = await core.chat.mark_read(bob_phone, "lobby", 5)
+    assert (read.last_read, read.unread) == (5, 2)
+    [told] = core.outbox.events("read")
+    assert told.data == {"room": "lobby", "user": "bob", "seq": 5}
+    assert told.to == ["@user:u-bob", "lobby"] and told.skip == bob_phone
+    behind = await core.chat.mark_read(bob_laptop, "lobby", 4)  # a device that is behind: no step back
+    assert behind.last_read == 5 and len(core.outbox.events("read")) == 1
+    assert (await core.chat.mark_read(bob_laptop, "lobby", 99)).last_read == 7  # capped at the newest
+    [(room, reading)] = await core.chat.room_list(BOB, [])
+    assert room.id == "lobby" and (reading.last_read, reading.unread) == (7, 0)
+
+
+async def test_a_room_may_keep_receipts_among_each_users_devices(core: Core) -> None:
+    alice = await core.connected("a1", ALICE, "lobby")
+    bob = await core.connected("b1", BOB, "lobby")
+    await core.chat.send(alice, "lobby", "hi")
+    with pytest.raises(ChatError) as refused:
+        await core.chat.set_receipts(bob, "lobby", False)
+    assert _error(refused) == errors.FORBIDDEN
+    room = await core.chat.set_receipts(alice, "lobby", False)
+    assert not room.receipts and core.outbox.events("room_updated")[0].data["receipts"] is False
+    await core.chat.mark_read(bob, "lobby", 1)
+    [told] = core.outbox.events("read")
+    assert told.to == ["@user:u-bob"]

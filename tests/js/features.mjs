@@ -138,6 +138,21 @@ async function main() {
     back.ok && back.reset === false && back.changes.some((m) => m.id === parent.id && m.deleted),
     back,
   );
+  // Read marks: bob reads on this device; his other device (on the other process) learns of it.
+  const laptop = await user(urlA, nameB);
+  await laptop.ask("join_room", { room });
+  const newer = (await alice.ask("send_message", { room, text: "still there?" })).message;
+  const before = await laptop.ask("join_room", { room });
+  expect("join_room counts what is unread", before.unread === 1 && before.lastMessage?.id === newer.id, before);
+  const read = await bob.ask("mark_read", { room, seq: newer.seq });
+  expect("mark_read is acked with nothing unread", read.ok && read.lastRead === newer.seq && read.unread === 0, read);
+  const told = await laptop.next("read", (e) => e.room === room);
+  expect("the user's other device gets read", told.user === nameB && told.seq === newer.seq, told);
+  const after = await laptop.ask("join_room", { room });
+  expect("the other device's join shows nothing unread", after.unread === 0 && after.lastRead === newer.seq, after);
+  const lower = await laptop.ask("mark_read", { room, seq: 1 });
+  expect("a read mark never goes back", lower.lastRead === newer.seq, lower);
+
   const history = await bob.ask("history", { room });
   expect(
     "history shows the tombstone and a reply to a deleted message",

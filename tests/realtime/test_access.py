@@ -71,7 +71,10 @@ async def test_a_private_room_admits_its_members_only(
 ) -> None:
     (alice, alice_token), (mallory, mallory_token) = await users("alice", "mallory")
     created = await alice.call("create_room", {"room": "secret", "public": False})
-    assert created == {"ok": True, "room": {"id": "secret", "name": "secret", "public": False}}
+    assert created == {
+        "ok": True,
+        "room": {"id": "secret", "name": "secret", "public": False, "receipts": True},
+    }
     await alice.join("secret")
     assert (await alice.call("send_message", {"room": "secret", "text": "for members"}))["ok"]
 

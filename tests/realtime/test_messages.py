@@ -147,3 +147,41 @@ async def test_catch_up_after_edits_and_deletions_while_away(server: RunningServ
         assert response.status == 200, body
         assert [m["seq"] for m in body["messages"]] == [1, 2] and body["change"] == back["change"]
         assert body["hasMore"] is False
+
+
+async def test_unread_counts_follow_reading_on_another_device(server: RunningServer) -> None:
+    async with clients(server.url, "alice", "bob", "bob") as (alice, phone, laptop):
+        await alice.join("lobby")
+        joined = await phone.join("lobby")
+        assert (joined["lastRead"], joined["unread"], joined["lastMessage"]) == (0, 0, None)
+        await laptop.join("lobby")
+        sent = [await send(alice, f"m{n}") for n in range(3)]
+        read = await phone.call("mark_read", {"room": "lobby", "seq": sent[1]["seq"]})
+        assert read == {"ok": True, "lastRead": 2, "unread": 1, "lastMessage": sent[2]}
+        assert await laptop.expect("read") == {"room": "lobby", "user": "bob", "seq": 2}
+        assert await alice.expect("read") == {"room": "lobby", "user": "bob", "seq": 2}
+        again = await laptop.join("lobby")
+        assert (again["lastRead"], again["unread"], again["lastMessage"]["id"]) == (2, 1, sent[2]["id"])
+        stale = await laptop.call("mark_read", {"room": "lobby", "seq": 1})
+        assert stale["lastRead"] == 2  # monotonic, whichever device asks
+
+        options = await alice.call("set_room_options", {"room": "lobby", "receipts": False})
+        assert options["ok"] and options["room"]["receipts"] is False
+        assert (await phone.expect("room_updated"))["receipts"] is False
+        refused = await phone.call("set_room_options", {"room": "lobby", "receipts": True})
+        assert refused["error"]["code"] == "forbidden"
+        await laptop.call("mark_read", {"room": "lobby", "seq": 3})
+        assert await phone.expect("read") == {"room": "lobby", "user": "bob", "seq": 3}
+        await alice.nothing("read")  # the room keeps receipts private now
+
+        async with aiohttp.ClientSession() as http:
+            grant = await http.post(f"{server.url}/api/chat/auth/guest", json={"username": "bob"})
+            auth = {"Authorization": f"Bearer {(await grant.json())['accessToken']}"}
+            async with http.get(f"{server.url}/api/chat/rooms/mine", headers=auth) as response:
+                mine = await response.json()
+            async with http.get(f"{server.url}/api/chat/rooms/lobby/reads", headers=auth) as response:
+                hidden = response.status
+        assert [(r["id"], r["role"], r["lastRead"], r["unread"]) for r in mine["rooms"]] == [
+            ("lobby", None, 3, 0)
+        ]
+        assert mine["rooms"][0]["lastMessage"]["id"] == sent[2]["id"] and hidden == 403

@@ -221,3 +221,37 @@ async def test_changes_list_changed_older_messages_in_change_order(store: Store)
         await store.changes("r1", after_change=await store.last_change("r1"), upto_seq=9, limit=5)
     ).messages == []
     assert (await store.changes("nowhere", after_change=0, upto_seq=9, limit=5)).messages == []
+
+
+async def test_read_marks_only_rise(store: Store) -> None:
+    assert await store.last_read("r1", "id-bob") is None
+    assert await store.mark_read("r1", "id-bob", "bob", 5) == 5
+    assert await store.mark_read("r1", "id-bob", "bob", 3) == 5  # another device, behind: no step back
+    assert await store.mark_read("r1", "id-bob", "bob", 7) == 7
+    await asyncio.gather(*(store.mark_read("r1", "id-carol", "carol", n) for n in range(1, 20)))
+    assert await store.last_read("r1", "id-carol") == 19
+    await store.mark_read("r2", "id-bob", "bob", 1)
+    marks = await store.read_marks("r1", limit=10)
+    assert [(m.user, m.seq) for m in marks] == [("carol", 19), ("bob", 7)]
+    assert [(m.room, m.seq) for m in await store.read_rooms("id-bob", limit=10)] == [("r1", 7), ("r2", 1)]
+    assert await store.read_rooms("id-nobody", limit=10) == []
+
+
+async def test_unread_counts_live_messages_of_others(store: Store) -> None:
+    mine = await store.append(draft(text="mine", user="bob"))
+    others = [await store.append(draft(text=str(n))) for n in range(4)]
+    await store.delete("r1", others[1].id)
+    assert await store.unread("r1", "id-bob", 0, cap=100) == 3
+    assert await store.unread("r1", "id-bob", mine.seq + 2, cap=100) == 2
+    assert await store.unread("r1", "id-bob", 0, cap=2) == 2
+    assert await store.unread("r1", "id-alice", 0, cap=100) == 1
+    assert await store.unread("nowhere", "id-bob", 0, cap=100) == 0
+
+
+async def test_rooms_opt_out_of_receipts(store: Store) -> None:
+    room = await store.create_room("quiet", "Quiet", public=True, owner=None)
+    assert room.receipts
+    changed = await store.set_receipts("quiet", False)
+    assert changed is not None and not changed.receipts
+    assert await store.get_room("quiet") == changed
+    assert await store.set_receipts("missing", False) is None
