@@ -22,6 +22,7 @@ from chatio.accounts.service import AccountService, TokenAuthenticator
 from chatio.accounts.tokens import AccessTokens, random_secret
 from chatio.backends import Backends, choose_backends
 from chatio.chat.access import RoomAccess
+from chatio.chat.moderation import LocalSignals, Moderation
 from chatio.chat.service import ChatService
 from chatio.config import Settings
 from chatio.health import Health
@@ -31,6 +32,7 @@ from chatio.keys import (
     AUTH_GATE,
     HEALTH,
     METRICS,
+    MODERATION,
     NAMESPACE,
     SERVER,
     SERVICE,
@@ -87,6 +89,7 @@ def create_app(
         metrics,
     )
     app[SERVICE], app[ACCOUNTS], app[ACCESS] = core.chat, core.accounts, core.access
+    app[MODERATION] = core.moderation
     app[AUTH_GATE] = _gate("auth", settings.auth_rate_per_minute, settings, backends)
     app[STARTED] = time.monotonic()
 
@@ -135,6 +138,7 @@ class Core:
     access: RoomAccess
     accounts: AccountService
     outbox: SocketOutbox
+    moderation: Moderation
 
     @classmethod
     def build(
@@ -144,7 +148,13 @@ class Core:
         chat = ChatService(settings, backends.store, backends.presence, backends.limiter, outbox, access)
         accounts = AccountService(settings, backends.store, backends.accounts, passwords, _tokens(settings))
         accounts.on_deleted.append(access.forget_user)
-        return cls(chat, access, accounts, outbox)
+        # Moderation reaches every process's sockets through the cluster's signals (this process alone
+        # without Redis).
+        signals = backends.cluster.signals if backends.cluster is not None else LocalSignals()
+        signals.handlers.append(chat.apply)
+        chat.audit = backends.access.record
+        moderation = Moderation(access, backends.accounts, signals, outbox)
+        return cls(chat, access, accounts, outbox, moderation)
 
     def lifetime(self, namespace: ChatNamespace) -> Any:
         """An aiohttp ``cleanup_ctx`` that stops the core's timers (typing, token expiry) at the end."""
@@ -174,6 +184,7 @@ def realtime(
         settings.pod_name,
         accounts=core.accounts,
         access=core.access,
+        moderation=core.moderation,
         connect_gate=_gate("connect", settings.connect_rate_per_minute, settings, backends),
     )
     metrics.watch(

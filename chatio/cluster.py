@@ -5,6 +5,7 @@ checked by readiness, and started and stopped together.
   (``app._manager_for`` builds it; it is attached here).
 * :class:`~chatio.presence.redis.RedisPresence`: who is online and in which room, for the whole cluster.
 * :class:`~chatio.ratelimit.redis.RedisRateLimiter`: one budget per user, whichever process they use.
+* :class:`RedisSignals`: moderation notices (kick, ban, mute) that every process applies to its sockets.
 
 Readiness (``/readyz``) fails with ``redis`` while Redis does not answer or this process's presence is not
 registered again after an outage, and with ``pubsub`` while this process is not subscribed to the
@@ -13,19 +14,24 @@ other processes' events.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
 
+from chatio.chat.moderation import LocalSignals, Signal
 from chatio.chat.service import Outbox, message_wire
 from chatio.config import Settings
 from chatio.health import Health
 from chatio.presence import OFFLINE, Presence
 from chatio.presence.redis import Arrival, Departure, RedisPresence
 from chatio.ratelimit.redis import RedisRateLimiter
-from chatio.redisconn import connect
+from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient, connect, discover
 from chatio.store import Store
 from chatio.transport.fanout import ClusterManager, Fetch
 
@@ -63,6 +69,71 @@ def fetcher(store: Store) -> Fetch:
     return fetch
 
 
+class RedisSignals(LocalSignals):
+    """:class:`~chatio.chat.moderation.Signals` over Redis pub/sub (channel ``<prefix>:signals``).
+
+    A signal is applied here first, then published; each other process applies it when it arrives. While
+    Redis is away, publishing is logged and dropped and the subscription is resumed with a backoff: the
+    other processes then learn of bans and mutes only when their sockets join again (from the store).
+    """
+
+    def __init__(self, redis: RedisClient, channel: str) -> None:
+        super().__init__()
+        self._redis = redis
+        self._channel = channel
+        self._origin = uuid.uuid4().hex
+        self._outage = Outage(log, "moderation signals")
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, signal: Signal) -> None:
+        await self.deliver(signal)
+        try:
+            await self._redis.publish(self._channel, json.dumps({"origin": self._origin, "signal": signal}))
+        except REDIS_ERRORS as exc:
+            log.warning("moderation signal not published to the other processes: %s", exc)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen(), name="moderation-signals")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        delay = 0.25
+        while True:
+            try:
+                await discover(self._redis)
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    self._outage.recovered()
+                    delay = 0.25
+                    while True:
+                        message = await pubsub.get_message(timeout=0.5)
+                        if message is not None:
+                            await self._received(message.get("data"))
+            except REDIS_ERRORS as exc:
+                self._outage.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _received(self, data: object) -> None:
+        try:
+            notice = json.loads(data) if isinstance(data, (str, bytes)) else None
+        except ValueError:
+            notice = None
+        if not isinstance(notice, dict) or not isinstance(notice.get("signal"), dict):
+            log.warning("ignored a malformed moderation signal")
+            return
+        if notice.get("origin") != self._origin:
+            try:
+                await self.deliver(notice["signal"])
+            except Exception:
+                log.exception("applying a moderation signal failed")
+
+
 class Cluster:
     """One process's membership in the cluster; see the module docstring."""
 
@@ -83,6 +154,7 @@ class Cluster:
         self.limiter = RedisRateLimiter(
             self.redis, settings.rate_limit_per_minute, prefix=settings.redis_prefix
         )
+        self.signals = RedisSignals(self.redis, f"{settings.redis_prefix}:signals")
         self._manager: ClusterManager | None = None
         self._presence_used = False
 
@@ -105,7 +177,9 @@ class Cluster:
             self._manager.start()
         if self._presence_used:
             await self.presence.start()
+        self.signals.start()
         yield
+        await self.signals.close()
         if self._presence_used:
             await self.presence.close()
         if self._manager is not None:

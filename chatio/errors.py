@@ -18,6 +18,8 @@ CONFLICT: Final = "conflict"
 UNAUTHORIZED: Final = "unauthorized"
 TOKEN_EXPIRED: Final = "token_expired"
 FORBIDDEN: Final = "forbidden"
+BANNED: Final = "banned"
+MUTED: Final = "muted"
 INTERNAL: Final = "internal"
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from chatio.accounts.service import AccountService
 from chatio.chat.access import RoomAccess
+from chatio.chat.moderation import Moderation
 from chatio.chat.service import ChatService
 from chatio.config import Settings
 from chatio.health import Health
@@ -26,4 +27,5 @@ SERVICE: Final = web.AppKey("chat_service", ChatService)
 STARTED: Final = web.AppKey("started_monotonic", float)
 ACCOUNTS: Final = web.AppKey("accounts", AccountService)
 ACCESS: Final = web.AppKey("room_access", RoomAccess)
+MODERATION: Final = web.AppKey("moderation", Moderation)
 AUTH_GATE: Final = web.AppKey("auth_gate", Gate)

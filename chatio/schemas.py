@@ -196,6 +196,20 @@ class RoomOptions(_Strict):
     receipts = fields.Boolean(required=True, truthy={True}, falsy={False})
 
 
+class Moderate(_Strict):
+    """``kick``, ``ban``, ``unban``, ``mute`` and ``unmute``."""
+
+    room = _room(required=True)
+    user = _username(required=True)
+    reason = fields.String(validate=validate.Length(max=500), load_default="")
+    seconds = StrictInteger(validate=validate.Range(min=1, max=366 * 86_400))
+
+
+class AuditQuery(_Strict):
+    room = _room()
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=100)
+
+
 class UserStatus(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
 

@@ -24,7 +24,7 @@ from chatio.accounts.identity import Identity
 from chatio.chat.service import USER_ROOM_PREFIX, Outbox, user_room
 from chatio.errors import ChatError
 from chatio.store import Conflict, Room, Store, User, now_ms
-from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation
+from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation, Restriction
 from chatio.store.accounts import AccountStore
 
 DM_PREFIX: Final = "dm:"
@@ -81,6 +81,9 @@ class RoomAccess:
             raise ChatError(
                 errors.FORBIDDEN, f"room {room_id!r} is private: you need an invitation", field="room"
             )
+
+    async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
+        return await self.acl.restrictions(room_id, identity.user_id, now=now_ms())
 
     async def moderates(self, identity: Identity, room: Room) -> bool:
         """Server administrators everywhere; a room's owner and admins in it (never in direct messages)."""
@@ -241,6 +244,10 @@ class RoomAccess:
         if room is None:
             raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
         return room
+
+    async def user(self, username: str) -> User:
+        """The user named ``username``; ``not_found`` when there is none (or it was deleted)."""
+        return await self._user(username)
 
     async def _user(self, username: str) -> User:
         user = await self.store.find_user(username)

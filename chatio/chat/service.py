@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from chatio import errors
@@ -19,7 +19,20 @@ from chatio.config import Settings
 from chatio.errors import ChatError
 from chatio.presence import OFFLINE, MemberState, Presence, RoomFull, TypingTracker
 from chatio.ratelimit import RateLimiter
-from chatio.store import Conflict, Draft, Message, Page, Quote, Room, Store, Unavailable, excerpt
+from chatio.store import (
+    Conflict,
+    Draft,
+    Message,
+    Page,
+    Quote,
+    Room,
+    Store,
+    Unavailable,
+    excerpt,
+    new_id,
+    now_ms,
+)
+from chatio.store.access import BAN, MUTE, AuditEntry, Restriction
 
 __all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
 
@@ -67,6 +80,9 @@ class Admission(Protocol):
         """True when ``identity`` may remove others' messages in ``room``: its owner or an admin of it, or
         a server administrator."""
 
+    async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
+        """The user's bans and mutes in ``room_id`` that hold now."""
+
 
 class OpenAdmission:
     """Every room is open to everyone: the core on its own, without accounts."""
@@ -76,6 +92,9 @@ class OpenAdmission:
 
     async def moderates(self, identity: Identity, room: Room) -> bool:
         return identity.admin or (room.owner is not None and room.owner == identity.user_id)
+
+    async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
+        return []
 
 
 @dataclasses.dataclass(slots=True)
@@ -129,6 +148,10 @@ class ChatService:
         self._outbox = outbox
         self._connections: dict[str, Connection] = {}
         self._local_rooms: dict[str, set[str]] = {}
+        #: Mutes of users with sockets here, by (room, user id): until when (ms), None for until lifted.
+        self._muted: dict[tuple[str, str], int | None] = {}
+        #: Where moderation actions taken by the core itself (deleting others' messages) are recorded.
+        self.audit: Callable[[AuditEntry], Awaitable[None]] | None = None
         self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
 
     # --- connections -----------------------------------------------------------------------------
@@ -174,6 +197,7 @@ class ChatService:
         connection = self._connections[sid]
         user = connection.identity.username
         room = await self._room_for_join(room_id, connection.identity)
+        await self._check_restrictions(connection.identity, room_id)
         if room_id not in connection.rooms:
             if len(connection.rooms) >= self.settings.rooms_per_connection:
                 raise ChatError(
@@ -212,6 +236,47 @@ class ChatService:
         members = await self.presence.members(room_id)
         reading = await self.reading(connection.identity, room_id, first_visit=True)
         return Joined(room, members, history, reset, changes, change, reading)
+
+    async def _check_restrictions(self, identity: Identity, room_id: str) -> None:
+        """Refuse a banned user; remember a muted one's mute for ``send``."""
+        key = (room_id, identity.user_id)
+        self._muted.pop(key, None)
+        for restriction in await self._store_call(self.admission.restrictions(identity, room_id)):
+            if restriction.kind == BAN:
+                raise ChatError(
+                    errors.BANNED,
+                    f"you are banned from room {room_id!r}",
+                    field="room",
+                    untilMs=restriction.until,
+                )
+            if restriction.kind == MUTE:
+                self._muted[key] = restriction.until
+
+    def _check_muted(self, identity: Identity, room_id: str) -> None:
+        key = (room_id, identity.user_id)
+        if key not in self._muted:
+            return
+        until = self._muted[key]
+        if until is not None and until <= now_ms():
+            del self._muted[key]
+            return
+        raise ChatError(errors.MUTED, f"you are muted in room {room_id!r}", field="room", untilMs=until)
+
+    async def apply(self, signal: dict[str, Any]) -> None:
+        """Carry out a moderation signal (from this or another process) on this process's sockets."""
+        action, room_id, user_id = signal.get("action"), signal.get("room"), signal.get("userId")
+        if not isinstance(room_id, str) or not isinstance(user_id, str):
+            return
+        key = (room_id, user_id)
+        if action in ("kick", BAN):
+            for connection in list(self._connections.values()):
+                if connection.identity.user_id == user_id and room_id in connection.rooms:
+                    await self._leave(connection, room_id)
+        elif action == MUTE:
+            if any(c.identity.user_id == user_id for c in self._connections.values()):
+                self._muted[key] = signal.get("until")
+        elif action == "unmute":
+            self._muted.pop(key, None)
 
     async def leave(self, sid: str, room_id: str) -> None:
         connection = self._connections[sid]
@@ -287,6 +352,7 @@ class ChatService:
         once stored."""
         connection = self._require_member(sid, room_id)
         identity = connection.identity
+        self._check_muted(identity, room_id)
         await self._limit(identity)
         quote = None
         if reply_to is not None:
@@ -326,6 +392,7 @@ class ChatService:
     async def edit(self, sid: str, room_id: str, message_id: str, text: str) -> Message:
         """Replace the text of one's own message; the others get ``message_updated``."""
         identity = self._require_member(sid, room_id).identity
+        self._check_muted(identity, room_id)
         await self._limit(identity)
         message = await self._message(room_id, message_id)
         if message.user_id != identity.user_id:
@@ -353,6 +420,21 @@ class ChatService:
         tombstone = await self._store_call(self.store.delete(room_id, message_id))
         if tombstone is None:  # pragma: no cover - removed by retention in between
             raise ChatError(errors.NOT_FOUND, f"no message {message_id!r} in room {room_id!r}", field="id")
+        if message.user_id != identity.user_id and self.audit is not None:
+            entry = AuditEntry(
+                new_id(),
+                room_id,
+                "delete_message",
+                identity.user_id,
+                identity.username,
+                message.user_id,
+                message.user,
+                "",
+                now_ms(),
+                None,
+                message_id,
+            )
+            await self._store_call(self.audit(entry))
         await self._outbox.emit("message_deleted", message_wire(tombstone), to=room_id, skip=sid)
         return tombstone
 

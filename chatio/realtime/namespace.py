@@ -7,6 +7,7 @@ docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from chatio.accounts.identity import Authenticator, AuthError
 from chatio.accounts.service import AccountService
 from chatio.background import Background
 from chatio.chat.access import RoomAccess, user_room
+from chatio.chat.moderation import ACTIONS, Moderation, audit_wire
 from chatio.chat.service import ChatService, Joined, message_wire, room_wire
 from chatio.chat.wire import reading_wire
 from chatio.errors import ChatError
@@ -64,6 +66,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         *,
         accounts: AccountService | None = None,
         access: RoomAccess | None = None,
+        moderation: Moderation | None = None,
         connect_gate: Gate | None = None,
     ) -> None:
         super().__init__("/")
@@ -74,6 +77,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.accepting = True
         self.accounts = accounts
         self.access = access
+        self.moderation = moderation
         self.connect_gate = connect_gate
         self.expiry = ExpiryClock(self._expired)
         self._background = Background(log, "background emit failed")
@@ -106,6 +110,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
                     "open_dm": (schemas.OpenDm(), self.on_open_dm),
                 }
             )
+        if moderation is not None:
+            for action in ACTIONS:
+                self._commands[action] = (schemas.Moderate(), functools.partial(self.on_moderate, action))
 
     # --- dispatch ------------------------------------------------------------------------------------
 
@@ -338,6 +345,19 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         assert self.access is not None
         direct = await self.access.open_dm(self.service.connection(sid).identity, payload["user"])
         return _joined(await self.service.join(sid, direct.room.id)) | {"user": direct.peer.username}
+
+    async def on_moderate(self, action: str, sid: str, payload: dict[str, Any]) -> Ack:
+        assert self.moderation is not None
+        identity = self.service.connection(sid).identity
+        entry = await self.moderation.act(
+            identity,
+            action,
+            payload["room"],
+            payload["user"],
+            reason=payload["reason"],
+            seconds=payload.get("seconds"),
+        )
+        return {"ok": True, "action": audit_wire(entry)}
 
     async def on_history(self, sid: str, payload: dict[str, Any]) -> Ack:
         page = await self.service.history(

@@ -1,4 +1,5 @@
-"""The ``AccessStore`` protocol: who belongs to which room, with which role, and pending invitations.
+"""The ``AccessStore`` protocol: who belongs to which room, with which role, pending invitations, who is
+banned or muted where, and the audit trail of moderation.
 
 Public rooms need no entry here to be joined; private rooms (and direct-message rooms) admit only the
 users listed. Two implementations pass one contract suite (``tests/store/test_access_contract.py``):
@@ -15,6 +16,8 @@ OWNER: Final = "owner"
 ADMIN: Final = "admin"
 MEMBER: Final = "member"
 ROLES: Final = (OWNER, ADMIN, MEMBER)
+BAN: Final = "ban"
+MUTE: Final = "mute"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,6 +35,33 @@ class Invitation:
     by: str  # the inviter's user id
     by_name: str  # and username, for the invitee's list
     created_at: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Restriction:
+    """A ban (cannot join) or a mute (cannot send) of a user in a room, until a time (ms) or lifted."""
+
+    room: str
+    user_id: str
+    kind: str  # BAN or MUTE
+    until: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One moderation action: who (``actor``) did what (``action``) to whom, when, why."""
+
+    id: str
+    room: str
+    action: str
+    actor_id: str
+    actor: str
+    target_id: str | None
+    target: str | None
+    reason: str
+    at: int
+    until: int | None = None
+    message_id: str | None = None
 
 
 class AccessStore(Protocol):
@@ -66,3 +96,18 @@ class AccessStore(Protocol):
 
     async def forget_user(self, user_id: str) -> None:
         """Remove the user's memberships and the invitations to and from them."""
+
+    async def restrict(self, restriction: Restriction) -> None:
+        """Store a ban or mute, replacing the user's earlier one of that kind in that room."""
+
+    async def lift(self, room: str, user_id: str, kind: str) -> bool:
+        """Remove a ban or mute; False when there was none."""
+
+    async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
+        """The user's bans and mutes in ``room`` that hold at ``now`` (ms)."""
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Append to the audit trail."""
+
+    async def audit(self, *, room: str | None, limit: int) -> list[AuditEntry]:
+        """The newest ``limit`` entries (of ``room``, or of every room), newest first."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import defaultdict
 
 from chatio.store import now_ms
-from chatio.store.access import Invitation, Membership
+from chatio.store.access import AuditEntry, Invitation, Membership, Restriction
+
+#: Audit entries the embedded store keeps (the oldest go first).
+AUDIT_MAX = 10_000
 
 
 class MemoryAccessStore:
@@ -15,6 +19,8 @@ class MemoryAccessStore:
     def __init__(self) -> None:
         self._members: defaultdict[str, dict[str, Membership]] = defaultdict(dict)  # by user, then room
         self._invitations: dict[tuple[str, str], Invitation] = {}
+        self._restrictions: dict[tuple[str, str, str], Restriction] = {}
+        self._audit: list[AuditEntry] = []
 
     async def start(self) -> None:
         return None
@@ -62,3 +68,22 @@ class MemoryAccessStore:
         self._members.pop(user_id, None)
         for key in [k for k, i in self._invitations.items() if user_id in (i.user_id, i.by)]:
             del self._invitations[key]
+
+    async def restrict(self, restriction: Restriction) -> None:
+        self._restrictions[(restriction.room, restriction.user_id, restriction.kind)] = restriction
+
+    async def lift(self, room: str, user_id: str, kind: str) -> bool:
+        return self._restrictions.pop((room, user_id, kind), None) is not None
+
+    async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
+        found = (self._restrictions.get((room, user_id, kind)) for kind in ("ban", "mute"))
+        return [r for r in found if r is not None and (r.until is None or r.until > now)]
+
+    async def record(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+        if len(self._audit) > AUDIT_MAX:
+            del self._audit[0]
+
+    async def audit(self, *, room: str | None, limit: int) -> list[AuditEntry]:
+        newest_first = (entry for entry in reversed(self._audit) if room is None or entry.room == room)
+        return list(itertools.islice(newest_first, limit))

@@ -6,24 +6,33 @@ Collections:
 ``invitations``   ``{_id: "<room> <user_id>", room, user_id, by, by_name, created_at}``;
                   indexes ``(user_id, created_at)`` and ``by``.
 
+``restrictions``  ``{_id: "<room> <user_id> <kind>", room, user_id, kind, until}``: bans and mutes.
+``audit``         ``{_id, room, action, actor_id, actor, target_id, target, reason, at, until, message_id}``;
+                  indexes ``(room, at)`` and ``at``.
+
 The ``_id`` (room ids cannot hold a space) makes "one membership, one invitation per user and room" the
 primary key's job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from chatio.store import now_ms
-from chatio.store.access import Invitation, Membership
+from chatio.store.access import AuditEntry, Invitation, Membership, Restriction
 from chatio.store.mongo_base import Document, MongoCollections
 
 MEMBER_INDEXES: Final = [IndexModel([("user_id", ASCENDING), ("room", ASCENDING)], name="user_room")]
+AUDIT_INDEXES: Final = [
+    IndexModel([("room", ASCENDING), ("at", DESCENDING)], name="room_at"),
+    IndexModel([("at", DESCENDING)], name="at"),
+]
 INVITATION_INDEXES: Final = [
     IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
     IndexModel([("by", ASCENDING)], name="by"),
@@ -42,11 +51,14 @@ class MongoAccessStore(MongoCollections):
         super().__init__(client, database, timeout_seconds=timeout_seconds, write_concern_name=write_concern)
         self._members = self.db.get_collection("room_members")
         self._invitations = self.db.get_collection("invitations")
+        self._restrictions = self.db.get_collection("restrictions")
+        self._audit = self.db.get_collection("audit")
 
     async def start(self) -> None:
         async with self.guard("index creation"):
             await self._members.create_indexes(MEMBER_INDEXES)
             await self._invitations.create_indexes(INVITATION_INDEXES)
+            await self._audit.create_indexes(AUDIT_INDEXES)
 
     async def set_role(self, room: str, user_id: str, role: str) -> None:
         async with self.guard("set_role"):
@@ -109,6 +121,41 @@ class MongoAccessStore(MongoCollections):
         async with self.guard("forget_user"):
             await self._members.delete_many({"user_id": user_id})
             await self._invitations.delete_many({"$or": [{"user_id": user_id}, {"by": user_id}]})
+
+    async def restrict(self, restriction: Restriction) -> None:
+        key = f"{_key(restriction.room, restriction.user_id)} {restriction.kind}"
+        document = dataclasses.asdict(restriction)
+        async with self.guard("restrict"):
+            await self._restrictions.replace_one({"_id": key}, document, upsert=True)
+
+    async def lift(self, room: str, user_id: str, kind: str) -> bool:
+        async with self.guard("lift"):
+            result = await self._restrictions.delete_one({"_id": f"{_key(room, user_id)} {kind}"})
+        return result.deleted_count == 1
+
+    async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
+        keys = [f"{_key(room, user_id)} {kind}" for kind in ("ban", "mute")]
+        query = {"_id": {"$in": keys}, "$or": [{"until": None}, {"until": {"$gt": now}}]}
+        async with self.guard("restrictions"):
+            cursor = self._restrictions.find(query, {"_id": 0}).sort("kind", ASCENDING)
+            return [Restriction(**document) async for document in cursor]
+
+    async def record(self, entry: AuditEntry) -> None:
+        document = dataclasses.asdict(entry)
+        document["_id"] = document.pop("id")
+        async with self.guard("record"):
+            await self._audit.insert_one(document)
+
+    async def audit(self, *, room: str | None, limit: int) -> list[AuditEntry]:
+        query = {} if room is None else {"room": room}
+        async with self.guard("audit"):
+            cursor = self._audit.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+            return [_entry(document) async for document in cursor]
+
+
+def _entry(document: dict[str, Any]) -> AuditEntry:
+    fields = dict(document)
+    return AuditEntry(id=fields.pop("_id"), **fields)
 
 
 def _key(room: str, user_id: str) -> str:

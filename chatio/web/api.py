@@ -13,10 +13,11 @@ from aiohttp import web
 from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
 from chatio.chat.access import DM_PREFIX
+from chatio.chat.moderation import audit_wire
 from chatio.chat.service import message_wire
 from chatio.chat.wire import reading_wire
 from chatio.errors import ChatError
-from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, SERVICE, STARTED
+from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, MODERATION, SERVICE, STARTED
 from chatio.presence import OFFLINE
 from chatio.store import Room, Unavailable, User
 from chatio.web.auth import bearer_token, caller
@@ -33,6 +34,8 @@ _STATUS: Final = {
     errors.UNAUTHORIZED: 401,
     errors.TOKEN_EXPIRED: 401,
     errors.FORBIDDEN: 403,
+    errors.BANNED: 403,
+    errors.MUTED: 403,
     errors.NOT_FOUND: 404,
     errors.ROOM_NOT_FOUND: 404,
     errors.CONFLICT: 409,
@@ -141,6 +144,7 @@ class ChatApi:
         self._create_room = schemas.CreateRoom()
         self._history = schemas.HistoryQuery()
         self._changes = schemas.ChangesQuery()
+        self._audit = schemas.AuditQuery()
         self._room_list = schemas.RoomListQuery()
         self._search = schemas.SearchQuery()
 
@@ -156,6 +160,7 @@ class ChatApi:
             web.get(f"{PREFIX}/rooms/{{room_id}}/changes", self.changes),
             web.get(f"{PREFIX}/stats", self.stats),
             web.get(f"{PREFIX}/search", self.search),
+            web.get(f"{PREFIX}/moderation/audit", self.audit),
         ]
 
     async def create_user(self, request: web.Request) -> web.Response:
@@ -245,6 +250,14 @@ class ChatApi:
         )
         messages = [message_wire(message) for message in page.messages]
         return json_reply({"messages": messages, "hasMore": page.has_more, "change": change})
+
+    async def audit(self, request: web.Request) -> web.Response:
+        """The moderation audit trail, newest first: every room's for server administrators, one room's
+        (``room=``) for its owner and admins."""
+        identity = await caller(request)
+        query = schemas.load(self._audit, dict(request.query))
+        entries = await request.app[MODERATION].audit(identity, query.get("room"), query["limit"])
+        return json_reply({"entries": [audit_wire(entry) for entry in entries]})
 
     async def search(self, request: web.Request) -> web.Response:
         """Full-text search over the rooms the caller may read (one room with ``room=``)."""

@@ -270,3 +270,43 @@ async def test_edits_deletions_replies_and_reactions_cross_processes_and_catch_u
     finally:
         for client in (alice, bob):
             await client.sio.disconnect()
+
+
+async def test_a_ban_and_a_mute_reach_the_users_sockets_on_every_process(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    one, two = await launch(["pod-1", "pod-2"], cluster_env, pods_to_stop)
+    owner, member = await connect(one.url, "owner"), await connect(one.url, "member")
+    near, far = await connect(one.url, "troll"), await connect(two.url, "troll")
+    try:
+        for client in (owner, member, near, far):
+            await client.join("lobby")
+        assert (await member.call("ban", {"room": "lobby", "user": "troll"}))["error"]["code"] == "forbidden"
+        assert (await owner.call("mute", {"room": "lobby", "user": "troll", "seconds": 30}))["ok"]
+        assert (await far.expect("moderated"))["action"] == "mute"
+
+        async def far_is_muted() -> bool:
+            refused = await far.call("send_message", {"room": "lobby", "text": "from pod-2"})
+            return bool(refused.get("error", {}).get("code") == "muted")
+
+        # The signal and the event travel on different channels: within moments, not in a set order.
+        await eventually(far_is_muted, 5.0, "the mute reached pod-2")
+        assert (await owner.call("unmute", {"room": "lobby", "user": "troll"}))["ok"]
+        assert (await far.expect("moderated"))["action"] == "unmute"
+
+        async def far_may_send() -> bool:
+            return bool((await far.call("send_message", {"room": "lobby", "text": "back"}))["ok"])
+
+        await eventually(far_may_send, 5.0, "the unmute reached pod-2")
+        assert (await owner.call("ban", {"room": "lobby", "user": "troll", "reason": "spam"}))["ok"]
+        assert (await far.expect("moderated"))["action"] == "ban"
+
+        async def both_left() -> bool:
+            acks = [await c.call("typing_start", {"room": "lobby"}) for c in (near, far)]
+            return all(ack.get("error", {}).get("code") == "not_in_room" for ack in acks)
+
+        await eventually(both_left, 5.0, "the banned user's sockets left the room on both processes")
+        assert (await far.call("join_room", {"room": "lobby"}))["error"]["code"] == "banned"
+    finally:
+        for client in (owner, member, near, far):
+            await client.sio.disconnect()

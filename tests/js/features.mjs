@@ -125,6 +125,26 @@ async function main() {
   const outsider = await mallory.ask("react", { room, id: parent.id, emoji: "👍" });
   expect("reacting in a room one is not in is not_in_room", outsider.error?.code === "not_in_room", outsider);
 
+  // Moderation: alice owns the room (she made it by joining first); mallory is on the other process.
+  await mallory.ask("join_room", { room });
+  const memberBans = await bob.ask("ban", { room, user: nameA });
+  expect("a member banning the owner is forbidden", memberBans.error?.code === "forbidden", memberBans);
+  const mute = await alice.ask("mute", { room, user: nameM, seconds: 60, reason: "calm down" });
+  expect("mute is acked with its end", mute.ok && mute.action?.until > Date.now(), mute);
+  const mutedNotice = await mallory.next("moderated", (e) => e.action === "mute");
+  expect("the muted user is told why", mutedNotice.reason === "calm down" && mutedNotice.by === nameA, mutedNotice);
+  let silenced;
+  for (let attempt = 0; attempt < 50 && silenced?.error?.code !== "muted"; attempt += 1) {
+    silenced = await mallory.ask("send_message", { room, text: "can I still talk?" });
+    if (silenced?.error?.code !== "muted") await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  expect("a muted user's message is refused", silenced?.error?.code === "muted", silenced);
+  const ban = await alice.ask("ban", { room, user: nameM, reason: "spam" });
+  expect("ban is acked", ban.ok && ban.action?.action === "ban", ban);
+  await mallory.next("moderated", (e) => e.action === "ban");
+  const rejoin = await mallory.ask("join_room", { room });
+  expect("a banned user cannot join again", rejoin.error?.code === "banned", rejoin);
+
   const seenSeq = reply.message.seq;
   const seenChange = reaction.change;
   bob.socket.disconnect();

@@ -185,3 +185,58 @@ async def test_unread_counts_follow_reading_on_another_device(server: RunningSer
             ("lobby", None, 3, 0)
         ]
         assert mine["rooms"][0]["lastMessage"]["id"] == sent[2]["id"] and hidden == 403
+
+
+async def test_kick_ban_and_mute_take_effect_at_once_and_are_audited(server: RunningServer) -> None:
+    async with clients(server.url, "owner", "troll", "troll", "member") as (owner, phone, laptop, member):
+        for client in (owner, phone, laptop, member):
+            await client.join("lobby")
+        refused = await member.call("ban", {"room": "lobby", "user": "troll"})
+        assert refused["error"]["code"] == "forbidden"
+
+        muted = await owner.call("mute", {"room": "lobby", "user": "troll", "seconds": 60, "reason": "calm"})
+        assert muted["ok"] and muted["action"]["action"] == "mute" and muted["action"]["until"] > 0
+        notice = await phone.expect("moderated")
+        assert (notice["action"], notice["user"], notice["by"], notice["reason"]) == (
+            "mute",
+            "troll",
+            "owner",
+            "calm",
+        )
+        quiet = await laptop.call("send_message", {"room": "lobby", "text": "hello?"})
+        assert quiet["error"]["code"] == "muted" and quiet["error"]["untilMs"] == muted["action"]["until"]
+        assert (await owner.call("unmute", {"room": "lobby", "user": "troll"}))["ok"]
+        assert (await laptop.call("send_message", {"room": "lobby", "text": "sorry"}))["ok"]
+
+        assert (await owner.call("ban", {"room": "lobby", "user": "troll", "reason": "again"}))["ok"]
+        assert (await member.expect("user_left"))["user"] == "troll"
+        gone = await phone.call("send_message", {"room": "lobby", "text": "still here?"})
+        assert gone["error"]["code"] == "not_in_room"  # both devices left the room at once
+        back = await laptop.call("join_room", {"room": "lobby"})
+        assert back["error"]["code"] == "banned"
+        assert (await owner.call("unban", {"room": "lobby", "user": "troll"}))["ok"]
+        await laptop.join("lobby")
+        assert (await owner.call("kick", {"room": "lobby", "user": "troll"}))["ok"]
+        assert (await laptop.call("typing_start", {"room": "lobby"}))["error"]["code"] == "not_in_room"
+
+        async with aiohttp.ClientSession() as http:
+
+            async def audit(username: str, query: str) -> tuple[int, Any]:
+                grant = await http.post(f"{server.url}/api/chat/auth/guest", json={"username": username})
+                auth = {"Authorization": f"Bearer {(await grant.json())['accessToken']}"}
+                async with http.get(
+                    f"{server.url}/api/chat/moderation/audit{query}", headers=auth
+                ) as response:
+                    return response.status, await response.json()
+
+            status, trail = await audit("owner", "?room=lobby")
+            assert status == 200
+            assert [(e["action"], e["by"], e["user"]) for e in trail["entries"]] == [
+                ("kick", "owner", "troll"),
+                ("unban", "owner", "troll"),
+                ("ban", "owner", "troll"),
+                ("unmute", "owner", "troll"),
+                ("mute", "owner", "troll"),
+            ]
+            assert (await audit("member", "?room=lobby"))[0] == 403
+            assert (await audit("owner", ""))[0] == 403  # every room's trail: server administrators

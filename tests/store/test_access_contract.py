@@ -7,7 +7,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation
+from chatio.store.access import (
+    ADMIN,
+    BAN,
+    MEMBER,
+    MUTE,
+    OWNER,
+    AccessStore,
+    AuditEntry,
+    Invitation,
+    Restriction,
+)
 from chatio.store.access_memory import MemoryAccessStore
 from chatio.store.access_mongo import MongoAccessStore
 from tests.accounts_helpers import started_backend
@@ -73,3 +83,36 @@ async def test_forgetting_a_user(acl: AccessStore) -> None:
     assert await acl.rooms_of("gone") == [] and await acl.invitations_for("gone") == []
     assert [i.room for i in await acl.invitations_for("stays")] == ["r4"]
     assert await acl.role("r1", "stays") == OWNER
+
+
+async def test_bans_and_mutes_hold_until_lifted_or_over(acl: AccessStore) -> None:
+    await acl.restrict(Restriction("r1", "u1", BAN, None))
+    await acl.restrict(Restriction("r1", "u1", MUTE, 2_000))
+    await acl.restrict(Restriction("r2", "u1", MUTE, 500))
+    assert await acl.restrictions("r1", "u1", now=1_000) == [
+        Restriction("r1", "u1", BAN, None),
+        Restriction("r1", "u1", MUTE, 2_000),
+    ]
+    assert await acl.restrictions("r1", "u1", now=3_000) == [Restriction("r1", "u1", BAN, None)]
+    assert await acl.restrictions("r2", "u1", now=1_000) == []  # over
+    await acl.restrict(Restriction("r1", "u1", MUTE, 9_000))  # replaces the earlier mute
+    assert (await acl.restrictions("r1", "u1", now=3_000))[-1].until == 9_000
+    assert await acl.lift("r1", "u1", BAN) and not await acl.lift("r1", "u1", BAN)
+    assert [r.kind for r in await acl.restrictions("r1", "u1", now=3_000)] == [MUTE]
+    assert await acl.restrictions("r1", "u2", now=0) == []
+
+
+async def test_the_audit_trail_is_read_newest_first(acl: AccessStore) -> None:
+    entries = [
+        AuditEntry(f"{n:024x}", f"r{n % 2}", "ban", "a-id", "admin", "t-id", "troll", f"why {n}", 1_000 + n)
+        for n in range(5)
+    ]
+    for entry in entries:
+        await acl.record(entry)
+    assert await acl.audit(room=None, limit=3) == entries[::-1][:3]
+    assert await acl.audit(room="r1", limit=10) == [entries[3], entries[1]]
+    deletion = AuditEntry(
+        "f" * 24, "r1", "delete_message", "a-id", "admin", "t-id", "troll", "", 2_000, None, "m" * 24
+    )
+    await acl.record(deletion)
+    assert (await acl.audit(room="r1", limit=1)) == [deletion]
