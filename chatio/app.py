@@ -23,6 +23,7 @@ from chatio.accounts.tokens import AccessTokens, random_secret
 from chatio.backends import Backends, choose_backends
 from chatio.chat.access import RoomAccess
 from chatio.chat.moderation import LocalSignals, Moderation
+from chatio.chat.retention import RetentionSweeper
 from chatio.chat.service import ChatService
 from chatio.config import Settings
 from chatio.health import Health
@@ -139,6 +140,7 @@ class Core:
     accounts: AccountService
     outbox: SocketOutbox
     moderation: Moderation
+    retention: RetentionSweeper
 
     @classmethod
     def build(
@@ -154,13 +156,21 @@ class Core:
         signals.handlers.append(chat.apply)
         chat.audit = backends.access.record
         moderation = Moderation(access, backends.accounts, signals, outbox)
-        return cls(chat, access, accounts, outbox, moderation)
+        retention = RetentionSweeper(
+            backends.store,
+            default_days=settings.retention_days,
+            interval_seconds=settings.retention_sweep_seconds,
+        )
+        return cls(chat, access, accounts, outbox, moderation, retention)
 
     def lifetime(self, namespace: ChatNamespace) -> Any:
-        """An aiohttp ``cleanup_ctx`` that stops the core's timers (typing, token expiry) at the end."""
+        """An aiohttp ``cleanup_ctx``: the retention sweeper runs while the server does; the core's timers
+        (typing, token expiry) stop at the end."""
 
         async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+            self.retention.start()
             yield
+            await self.retention.close()
             self.chat.close()
             namespace.close()
 

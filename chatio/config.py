@@ -65,6 +65,8 @@ class Settings:
     history_max_page: int = 200
     catchup_max: int = 500
     memory_max_messages_per_room: int = 10_000
+    retention_days: int = 0
+    retention_sweep_seconds: float = 60.0
     typing_timeout_seconds: float = 5.0
 
     ping_interval_seconds: float = 25.0
@@ -239,6 +241,16 @@ _FIELDS: Final[dict[str, tuple[str, _Parser, str]]] = {
         "MEMORY_MAX_MESSAGES_PER_ROOM",
         _integer(1, 10_000_000),
         "The in-memory store keeps this many newest messages per room (MongoDB keeps all).",
+    ),
+    "retention_days": (
+        "RETENTION_DAYS",
+        _integer(0, 36_500),
+        "Messages older than this many days are removed (a room may set its own); 0: kept forever.",
+    ),
+    "retention_sweep_seconds": (
+        "RETENTION_SWEEP_SECONDS",
+        _number(1, 86_400),
+        "How often the retention sweeper visits the next 500 rooms.",
     ),
     "typing_timeout_seconds": ("TYPING_TIMEOUT_SECONDS", _number(0.1, 600), "A typing state expires."),
     "ping_interval_seconds": ("PING_INTERVAL_SECONDS", _number(0.05, 600), "Engine.IO ping interval."),

@@ -14,7 +14,16 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from chatio.errors import INVALID_PAYLOAD, ChatError
 from chatio.store import REACTIONS
@@ -193,7 +202,13 @@ class RoomOptions(_Strict):
     """``set_room_options``."""
 
     room = _room(required=True)
-    receipts = fields.Boolean(required=True, truthy={True}, falsy={False})
+    receipts = fields.Boolean(truthy={True}, falsy={False})
+    retentionDays = StrictInteger(validate=validate.Range(min=0, max=36_500), allow_none=True)
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "receipts" not in data and "retentionDays" not in data:
+            raise ValidationError("Give receipts, retentionDays or both.")
 
 
 class Moderate(_Strict):

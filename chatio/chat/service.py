@@ -515,14 +515,26 @@ class ChatService:
             )
         return await self.reading(identity, room_id)
 
-    async def set_receipts(self, sid: str, room_id: str, receipts: bool) -> Room:
-        """The room's owner and admins (and server administrators) turn read receipts on or off."""
+    async def set_room_options(
+        self,
+        sid: str,
+        room_id: str,
+        *,
+        receipts: bool | None = None,
+        retention: tuple[int | None] | None = None,
+    ) -> Room:
+        """The room's owner and admins (and server administrators) turn read receipts on or off, and set
+        the room's retention in days (``retention``: a 1-tuple; ``(None,)`` goes back to the server's)."""
         identity = self._moderator_or_member(sid, room_id)
         if not await self._moderates(identity, room_id):
             raise ChatError(
                 errors.FORBIDDEN, "only the room's owner and admins change its options", field="room"
             )
-        room = await self._store_call(self.store.set_receipts(room_id, receipts))
+        room: Room | None = None
+        if receipts is not None:
+            room = await self._store_call(self.store.set_receipts(room_id, receipts))
+        if retention is not None:
+            room = await self._store_call(self.store.set_retention(room_id, retention[0]))
         if room is None:
             raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
         await self._outbox.emit("room_updated", room_wire(room), to=room_id, skip=sid)

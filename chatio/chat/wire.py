@@ -45,7 +45,13 @@ def quote_wire(quote: Quote) -> dict[str, Any]:
 
 
 def room_wire(room: Room) -> dict[str, Any]:
-    return {"id": room.id, "name": room.name, "public": room.public, "receipts": room.receipts}
+    return {
+        "id": room.id,
+        "name": room.name,
+        "public": room.public,
+        "receipts": room.receipts,
+        "retentionDays": room.retention_days,
+    }
 
 
 def reading_wire(reading: Reading) -> dict[str, Any]:

@@ -288,7 +288,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         return {"ok": True} | reading_wire(reading)
 
     async def on_set_room_options(self, sid: str, payload: dict[str, Any]) -> Ack:
-        room = await self.service.set_receipts(sid, payload["room"], payload["receipts"])
+        retention = (payload["retentionDays"],) if "retentionDays" in payload else None
+        room = await self.service.set_room_options(
+            sid, payload["room"], receipts=payload.get("receipts"), retention=retention
+        )
         return {"ok": True, "room": room_wire(room)}
 
     async def on_typing_start(self, sid: str, payload: dict[str, Any]) -> Ack:

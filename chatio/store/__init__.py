@@ -53,6 +53,8 @@ class Room:
     created_at: int
     #: Whether members see each other's read receipts (``set_room_options``); a user's own devices always do.
     receipts: bool = True
+    #: Days its messages are kept, overriding ``CHATIO_RETENTION_DAYS`` (0: forever); None: the default.
+    retention_days: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -164,6 +166,16 @@ class Store(Protocol):
 
     async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
         """Turn the room's read receipts on or off; None when there is no such room."""
+
+    async def set_retention(self, room_id: str, days: int | None) -> Room | None:
+        """Set the room's own retention (None: the server's); None when there is no such room."""
+
+    async def room_ids(self, *, after: str | None, limit: int) -> list[str]:
+        """Ids of every room (public, private, direct) above ``after``, in order: for sweeping."""
+
+    async def expire(self, room: str, before_ts: int) -> int:
+        """Remove the room's messages stored before ``before_ts`` (ms), all but its newest (so that seqs
+        go on from there), and the excerpts quoting them; return how many were removed."""
 
     async def append(self, draft: Draft) -> Message:
         """Store ``draft`` with the room's next ``seq``; return it once durable.

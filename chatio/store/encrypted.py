@@ -149,6 +149,15 @@ class EncryptingStore:
     async def set_receipts(self, room_id: str, receipts: bool) -> Room | None:
         return await self.inner.set_receipts(room_id, receipts)
 
+    async def set_retention(self, room_id: str, days: int | None) -> Room | None:
+        return await self.inner.set_retention(room_id, days)
+
+    async def room_ids(self, *, after: str | None, limit: int) -> list[str]:
+        return await self.inner.room_ids(after=after, limit=limit)
+
+    async def expire(self, room: str, before_ts: int) -> int:
+        return await self.inner.expire(room, before_ts)
+
     async def mark_read(self, room: str, user_id: str, user: str, seq: int) -> int:
         return await self.inner.mark_read(room, user_id, user, seq)
 

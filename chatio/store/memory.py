@@ -133,6 +133,36 @@ class MemoryStore:
         room = self._rooms[room_id] = dataclasses.replace(room, receipts=receipts)
         return room
 
+    async def set_retention(self, room_id: str, days: int | None) -> Room | None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return None
+        room = self._rooms[room_id] = dataclasses.replace(room, retention_days=days)
+        return room
+
+    async def room_ids(self, *, after: str | None, limit: int) -> list[str]:
+        ids = sorted(self._rooms.keys() | self._logs.keys())
+        start = 0 if after is None else bisect.bisect_right(ids, after)
+        return ids[start : start + limit]
+
+    async def expire(self, room: str, before_ts: int) -> int:
+        log = self._logs.get(room)
+        if log is None:
+            return 0
+        removed = 0
+        while len(log.messages) > 1 and log.messages[0].ts < before_ts:
+            log.drop_oldest()
+            removed += 1
+        if removed:
+            self._message_count -= removed
+            for index, message in enumerate(log.messages):
+                quote = message.reply_to
+                if quote is not None and quote.seq < log.first and quote.excerpt is not None:
+                    log.messages[index] = dataclasses.replace(
+                        message, reply_to=dataclasses.replace(quote, excerpt=None)
+                    )
+        return removed
+
     async def append(self, draft: Draft) -> Message:
         log = self._logs.get(draft.room)
         if log is None:

@@ -240,6 +240,37 @@ class MongoStore:
             )
         return None if document is None else _room(document)
 
+    async def set_retention(self, room_id: str, days: int | None) -> Room | None:
+        _literal(room_id)
+        async with self._guard("set_retention"):
+            document = await self._rooms.find_one_and_update(
+                {"_id": room_id}, {"$set": {"retention_days": days}}, return_document=ReturnDocument.AFTER
+            )
+        return None if document is None else _room(document)
+
+    async def room_ids(self, *, after: str | None, limit: int) -> list[str]:
+        query: dict[str, Any] = {} if after is None else {"_id": {"$gt": after}}
+        async with self._guard("room_ids"):
+            cursor = self._rooms.find(query, {"_id": 1}).sort("_id", ASCENDING).limit(limit)
+            return [document["_id"] async for document in cursor]
+
+    async def expire(self, room: str, before_ts: int) -> int:
+        _literal(room)
+        async with self._guard("expire"):
+            newest = await self._messages.find_one({"room": room}, {"seq": 1}, sort=[("seq", DESCENDING)])
+            if newest is None:
+                return 0
+            old = {"room": room, "ts": {"$lt": before_ts}, "seq": {"$lt": newest["seq"]}}
+            kept = await self._messages.find_one(
+                {"room": room, "$nor": [old]}, {"seq": 1}, sort=[("seq", ASCENDING)]
+            )
+            result = await self._messages.delete_many(old)
+            if result.deleted_count and kept is not None:
+                await self._messages.update_many(
+                    {"room": room, "reply_to.seq": {"$lt": kept["seq"]}}, {"$set": {"reply_to.excerpt": None}}
+                )
+        return result.deleted_count
+
     # --- messages ---------------------------------------------------------------------------------------
 
     async def append(self, draft: Draft) -> Message:
@@ -489,6 +520,7 @@ def _room(document: Mapping[str, Any]) -> Room:
         owner=document.get("owner"),
         created_at=document["created_at"],
         receipts=bool(document.get("receipts", True)),
+        retention_days=document.get("retention_days"),
     )
 
 

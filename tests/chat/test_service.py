@@ -349,9 +349,9 @@ async def test_a_room_may_keep_receipts_among_each_users_devices(core: Core) -> 
     bob = await core.connected("b1", BOB, "lobby")
     await core.chat.send(alice, "lobby", "hi")
     with pytest.raises(ChatError) as refused:
-        await core.chat.set_receipts(bob, "lobby", False)
+        await core.chat.set_room_options(bob, "lobby", receipts=False)
     assert _error(refused) == errors.FORBIDDEN
-    room = await core.chat.set_receipts(alice, "lobby", False)
+    room = await core.chat.set_room_options(alice, "lobby", receipts=False)
     assert not room.receipts and core.outbox.events("room_updated")[0].data["receipts"] is False
     await core.chat.mark_read(bob, "lobby", 1)
     [told] = core.outbox.events("read")

@@ -73,7 +73,7 @@ async def test_a_private_room_admits_its_members_only(
     created = await alice.call("create_room", {"room": "secret", "public": False})
     assert created == {
         "ok": True,
-        "room": {"id": "secret", "name": "secret", "public": False, "receipts": True},
+        "room": {"id": "secret", "name": "secret", "public": False, "receipts": True, "retentionDays": None},
     }
     await alice.join("secret")
     assert (await alice.call("send_message", {"room": "secret", "text": "for members"}))["ok"]

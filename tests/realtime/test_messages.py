@@ -165,8 +165,14 @@ async def test_unread_counts_follow_reading_on_another_device(server: RunningSer
         stale = await laptop.call("mark_read", {"room": "lobby", "seq": 1})
         assert stale["lastRead"] == 2  # monotonic, whichever device asks
 
-        options = await alice.call("set_room_options", {"room": "lobby", "receipts": False})
-        assert options["ok"] and options["room"]["receipts"] is False
+        options = await alice.call(
+            "set_room_options", {"room": "lobby", "receipts": False, "retentionDays": 7}
+        )
+        assert (
+            options["ok"] and options["room"]["receipts"] is False and options["room"]["retentionDays"] == 7
+        )
+        nothing = await alice.call("set_room_options", {"room": "lobby"})
+        assert nothing["error"]["code"] == "invalid_payload"
         assert (await phone.expect("room_updated"))["receipts"] is False
         refused = await phone.call("set_room_options", {"room": "lobby", "receipts": True})
         assert refused["error"]["code"] == "forbidden"

@@ -27,7 +27,13 @@ async def test_session_tells_who_and_where(server: RunningServer) -> None:
 async def test_join_send_and_broadcast(server: RunningServer) -> None:
     async with clients(server.url, "alice", "bob") as (alice, bob):
         first = await alice.join("lobby")
-        assert first["room"] == {"id": "lobby", "name": "lobby", "public": True, "receipts": True}
+        assert first["room"] == {
+            "id": "lobby",
+            "name": "lobby",
+            "public": True,
+            "receipts": True,
+            "retentionDays": None,
+        }
         assert first["history"] == [] and first["reset"] is False
         assert first["members"] == [{"user": "alice", "status": "online"}]
         second = await bob.join("lobby")

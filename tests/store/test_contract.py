@@ -255,3 +255,31 @@ async def test_rooms_opt_out_of_receipts(store: Store) -> None:
     assert changed is not None and not changed.receipts
     assert await store.get_room("quiet") == changed
     assert await store.set_receipts("missing", False) is None
+
+
+async def test_expiry_removes_old_messages_but_the_newest_and_seqs_go_on(store: Store) -> None:
+    old = [await store.append(draft(text=f"old {n}")) for n in range(3)]
+    await asyncio.sleep(0.01)
+    reply = await store.append(draft(text="answer", reply=old[0]))
+    cutoff = reply.ts
+    assert await store.expire("r1", cutoff) == 3
+    page = await store.page("r1", limit=10)
+    assert [m.seq for m in page.messages] == [4] and not page.has_more
+    assert page.messages[0].reply_to is not None and page.messages[0].reply_to.excerpt is None
+    assert await store.search("old", rooms=None, limit=10) == []
+    assert (await store.append(draft(text="next"))).seq == 5
+    assert await store.expire("r1", cutoff + 10_000_000) == 1  # all but the newest
+    assert [m.seq for m in (await store.page("r1", limit=10)).messages] == [5]
+    assert (await store.page("r1", after=1, limit=10)).messages[0].seq == 5  # a gap: catch-up resets
+    assert await store.expire("nowhere", cutoff) == 0
+
+
+async def test_rooms_list_for_sweeping_and_keep_their_own_retention(store: Store) -> None:
+    for room_id in ("b", "a", "c"):
+        await store.create_room(room_id, room_id, public=room_id != "c", owner=None)
+    assert await store.room_ids(after=None, limit=2) == ["a", "b"]
+    assert await store.room_ids(after="b", limit=5) == ["c"]
+    room = await store.set_retention("a", 7)
+    assert room is not None and room.retention_days == 7 and (await store.get_room("a")) == room
+    assert (await store.get_room("b")).retention_days is None  # type: ignore[union-attr]
+    assert await store.set_retention("missing", 1) is None
