@@ -206,7 +206,7 @@ class RoomOptions(_Strict):
     retentionDays = StrictInteger(validate=validate.Range(min=0, max=36_500), allow_none=True)
 
     @validates_schema
-    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+    def _some_option(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if "receipts" not in data and "retentionDays" not in data:
             raise ValidationError("Give receipts, retentionDays or both.")
 
@@ -222,7 +222,7 @@ class Moderate(_Strict):
 
 class AuditQuery(_Strict):
     room = _room()
-    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=100)
+    limit = QueryInteger(validate=validate.Range(min=1, max=500), load_default=100)
 
 
 class UserStatus(_Strict):

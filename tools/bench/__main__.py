@@ -31,6 +31,10 @@ HOOKS: Final = (
     ("Persistence (issue: durable messages through MongoDB)", "tools.bench.persistence"),
     ("Cross-process fan-out (issue: several chatio processes behind Redis)", "tools.bench.crossprocess"),
     ("Classic vs sharded fan-out on a Redis Cluster (issue 13)", "tools.bench.sharding"),
+    (
+        "Steady-state memory under a long run of messages (issue 16: the bounded memory store)",
+        "tools.bench.retention",
+    ),
 )
 SCENARIOS: Final = ("calibrate", "fanout", "idle", "profile", "hooks")
 
