@@ -11,7 +11,7 @@ import pytest
 from pymongo import MongoClient
 
 from chatio.config import ConfigError, Secret, Settings, load_settings
-from chatio.store import Draft, Store
+from chatio.store import Draft, Quote, Store
 from chatio.store.cipher import CipherError, MessageCipher, parse_keyring
 from chatio.store.encrypted import UNREADABLE, EncryptingStore
 from tests.harness import clients, serving
@@ -102,6 +102,27 @@ async def test_the_store_holds_ciphertext_and_hands_out_plain_text(store: Store)
     forgetful = EncryptingStore(store, MessageCipher.from_setting(K2))
     texts = [m.text for m in (await forgetful.page("r1", limit=10)).messages]
     assert texts == ["from before encryption", UNREADABLE, "after rotation"]
+
+
+async def test_edits_and_quotes_are_sealed_too(store: Store) -> None:
+    encrypted = EncryptingStore(store, MessageCipher.from_setting(K1))
+    parent = await encrypted.append(draft("the secret plan"))
+    quote = Quote(parent.id, parent.seq, parent.user_id, parent.user, "the secret plan")
+    reply = await encrypted.append(Draft("r1", "id-bob", "bob", "agreed", reply_to=quote))
+    assert reply.reply_to is not None and reply.reply_to.excerpt == "the secret plan"
+    edited = await encrypted.edit("r1", parent.id, "the new plan")
+    assert edited is not None and edited.text == "the new plan"
+    raw = (await store.page("r1", limit=10)).messages
+    assert all("plan" not in m.text for m in raw) and raw[1].reply_to is not None
+    assert raw[1].reply_to.excerpt is not None and "plan" not in raw[1].reply_to.excerpt
+    shown = (await encrypted.page("r1", limit=10)).messages
+    assert [m.text for m in shown] == ["the new plan", "agreed"]
+    assert shown[1].reply_to is not None and shown[1].reply_to.excerpt == "the secret plan"
+    tombstone = await encrypted.delete("r1", parent.id)
+    assert tombstone is not None and tombstone.text == "" and tombstone.deleted
+    assert [
+        m.text for m in (await encrypted.changes("r1", after_change=0, upto_seq=9, limit=9)).messages
+    ] == [""]
 
 
 @pytest.mark.mongo
