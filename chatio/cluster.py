@@ -93,7 +93,7 @@ class RedisSignals(LocalSignals):
             log.warning("moderation signal not published to the other processes: %s", exc)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._listen(), name="moderation-signals")
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="moderation-signals")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -101,7 +101,7 @@ class RedisSignals(LocalSignals):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _listen(self) -> None:
+    async def _follow(self) -> None:
         delay = 0.25
         while True:
             try:
