@@ -50,6 +50,9 @@ PING_TICK_SECONDS: Final = 0.25
 #: An encoded Engine.IO packet: text (type digit and data) or the bytes of a binary MESSAGE.
 Encoded = str | bytes
 
+#: The command runners of every session (a task exists only while its session's commands wait).
+_RUNNERS: set[asyncio.Task[None]] = set()
+
 
 class Engine(Protocol):
     """What a session needs from the server that owns it."""
@@ -231,7 +234,9 @@ class Session:
         """Run ``work`` after every coroutine given before it (one task while some wait, none while idle)."""
         if self._commands is None:
             self._commands = deque((work,))
-            asyncio.get_running_loop().create_task(self._run_commands())
+            runner = asyncio.get_running_loop().create_task(self._run_commands())
+            _RUNNERS.add(runner)  # the loop keeps only a weak reference to a task
+            runner.add_done_callback(_RUNNERS.discard)
         else:
             self._commands.append(work)
 
