@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import statistics
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from chatio.loadtest import StepResult
-from tools.bench import notes, scenarios
+from tools.bench import notes, scenarios, servers
 from tools.bench.profile import Profile
 from tools.bench.scenarios import Hook, ServerRun
 
@@ -157,7 +158,20 @@ def _versions() -> str:
             found.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
             found.append(f"{package} (not installed)")
-    return ", ".join(found)
+    return ", ".join([*found, _node_versions()])
+
+
+def _node_versions() -> str:
+    """Node and the bench's socket.io, as the Node server runs them."""
+    try:
+        node = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        manifest = servers.NODE_DIR / "node_modules" / "socket.io" / "package.json"
+        socketio = json.loads(manifest.read_text())["version"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return "Node socket.io (not installed)"
+    return f"Node {node}, socket.io {socketio}"
 
 
 def _cpu_model() -> str:
