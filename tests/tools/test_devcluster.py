@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import stat
 import subprocess
@@ -18,7 +19,7 @@ from tests.accounts_helpers import bearer, call, signed_up
 from tests.harness import connect
 from tests.prereqs import require
 from tools.devcluster import find_haproxy
-from tools.devservices import find_mongod, find_redis_server, free_port
+from tools.devservices import find_mongod, find_redis_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.mongo]
 
@@ -49,12 +50,9 @@ def devcluster(state: Path, ports: list[int], command: str) -> subprocess.Comple
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     require(find_haproxy() is not None, "haproxy is not installed (make deps-system)")
     require(find_mongod() is not None and find_redis_server() is not None, "mongod or redis-server missing")
-    # The other ports first: nothing listens on them yet, so the pods' range must step around them.
-    port, redis, mongo, stats = (free_port() for _ in range(4))
-    first_pod = free_port()
-    while any(_busy(first_pod + i) or first_pod + i in (port, redis, mongo, stats) for i in range(3)):
-        first_pod = free_port()
-    ports = [port, first_pod, redis, mongo, stats]
+    ports = _quiet_ports(7)
+    # The pods take three ports in a row (--first-pod-port), after HAProxy's.
+    ports = [ports[0], ports[1], ports[4], ports[5], ports[6]]
     state = tmp_path / "cluster"
     started = devcluster(state, ports, "start")
     try:
@@ -63,6 +61,16 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     finally:
         stopped = devcluster(state, ports, "stop")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def _quiet_ports(count: int) -> list[int]:
+    """``count`` consecutive free ports below the ephemeral range, where no outgoing connection (a pod's
+    to redis, say) takes one between our choosing it and a process binding it."""
+    low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    while True:
+        first = random.randrange(10_000, low - count)
+        if not any(_busy(first + i) for i in range(count)):
+            return list(range(first, first + count))
 
 
 def _busy(port: int) -> bool:
