@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import re
 import time
 from collections.abc import Sequence
 from typing import Final, Protocol
@@ -192,7 +191,7 @@ class Store(Protocol):
     async def search(
         self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
     ) -> list[Message]:
-        """Messages holding every term of ``query`` (see :func:`search_terms`), case-insensitively.
+        """Messages holding every term of ``query``, case-insensitively: n-grams, :mod:`chatio.store.ngrams`.
 
         Only messages in ``rooms`` when it is not None. Best match first (the backend scores), then newest
         first; ``skip`` and ``limit`` page through that order. A query without terms finds nothing.
@@ -282,21 +281,6 @@ def reacted(reactions: Reactions, emoji: str, user: str, *, add: bool) -> Reacti
     else:
         users.remove(user)
     return tuple((name, tuple(names)) for name, names in table.items() if names)
-
-
-SEARCH_MAX_TERMS: Final = 16
-_WORD: Final = re.compile(r"\w+")
-
-
-def words(text: str) -> list[str]:
-    """The lower-cased words of ``text``: runs of letters, digits and underscores."""
-    # lower(), not casefold(): a database's case-insensitive match folds "ß" to itself, not to "ss".
-    return _WORD.findall(text.lower())
-
-
-def search_terms(query: str) -> list[str]:
-    """The distinct :func:`words` of a search query, the first ``SEARCH_MAX_TERMS`` of them."""
-    return list(dict.fromkeys(words(query)))[:SEARCH_MAX_TERMS]
 
 
 def now_ms() -> int:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from chatio.store import Counts, Draft, Message, Page, ReadMark, Room, Store, User, search_terms, words
+from chatio.store import Counts, Draft, Message, Page, ReadMark, Room, Store, User, ngrams
 from chatio.store.cipher import CipherError, MessageCipher
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,12 @@ class EncryptingStore:
     async def search(
         self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
     ) -> list[Message]:
-        terms = search_terms(query)
-        if not terms or limit <= 0:
+        plan = ngrams.plan(query)
+        if plan.empty or limit <= 0:
             return []
         found = await self.inner.search(query, rooms=rooms, limit=(skip + limit) * _SEARCH_OVERFETCH)
         opened = [self._open(message) for message in found]
-        matching = [m for m in opened if set(terms) <= set(words(m.text))]
+        matching = [m for m in opened if ngrams.matches(plan, m.text)]
         return matching[skip : skip + limit]
 
     # --- everything else passes through -----------------------------------------------------------

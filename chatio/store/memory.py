@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -23,10 +22,9 @@ from chatio.store import (
     Room,
     User,
     new_id,
+    ngrams,
     now_ms,
     reacted,
-    search_terms,
-    words,
 )
 
 DEFAULT_MAX_MESSAGES_PER_ROOM: Final = 10_000
@@ -35,7 +33,7 @@ DEFAULT_MAX_MESSAGES_PER_ROOM: Final = 10_000
 class _RoomLog:
     """One room's messages, ``messages[i]`` holding seq ``first + i``."""
 
-    __slots__ = ("by_client", "by_id", "change", "first", "messages")
+    __slots__ = ("by_client", "by_id", "change", "first", "grams", "messages")
 
     def __init__(self) -> None:
         self.first = 1
@@ -43,6 +41,7 @@ class _RoomLog:
         self.by_id: dict[str, int] = {}
         self.by_client: dict[tuple[str, str], int] = {}
         self.change = 0
+        self.grams = ngrams.Postings()
 
     @property
     def next_seq(self) -> int:
@@ -66,6 +65,7 @@ class _RoomLog:
         del self.by_id[oldest.id]
         if oldest.client_msg_id is not None:
             self.by_client.pop((oldest.user_id, oldest.client_msg_id), None)
+        self.grams.dropped(self.first, len(self.messages))
 
 
 class MemoryStore:
@@ -186,6 +186,7 @@ class MemoryStore:
         )
         log.messages.append(message)
         log.by_id[message.id] = message.seq
+        log.grams.add(message.seq, message.text)
         self._message_count += 1
         if key is not None:
             log.by_client[key] = message.seq
@@ -215,19 +216,22 @@ class MemoryStore:
     async def search(
         self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
     ) -> list[Message]:
-        terms = search_terms(query)
-        if not terms or limit <= 0:
+        found = ngrams.plan(query)
+        if found.empty or limit <= 0:
             return []
         logs: Iterable[_RoomLog | None] = (
             self._logs.values() if rooms is None else (self._logs.get(room) for room in dict.fromkeys(rooms))
         )
         scored: list[tuple[float, Message]] = []
         for log in logs:
-            for message in () if log is None else log.messages:
-                counts = Counter(words(message.text))
-                if all(term in counts for term in terms):
-                    # Like a text index: the larger the share of the message the terms make up, the better.
-                    scored.append((sum(counts[term] for term in terms) / counts.total(), message))
+            if log is None:
+                continue
+            # The postings give candidates; each one's current text decides (edits leave stale entries).
+            for seq in log.grams.candidates(found):
+                message = log.at(seq)
+                score = None if message is None or message.deleted else ngrams.scored(found, message.text)
+                if message is not None and score is not None:
+                    scored.append((score, message))
         scored.sort(key=lambda item: (-item[0], -item[1].ts, -item[1].seq))
         return [message for _score, message in scored[skip : skip + limit]]
 
@@ -251,6 +255,7 @@ class MemoryStore:
             return None
         log, message = found
         log.change += 1
+        log.grams.add(message.seq, text)
         return log.put(dataclasses.replace(message, text=text, edited_at=now_ms(), change=log.change))
 
     async def delete(self, room: str, message_id: str) -> Message | None:

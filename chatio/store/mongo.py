@@ -7,6 +7,8 @@ Collections (ids are the 24-hex strings of :func:`~chatio.store.new_id`, rooms u
 ``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?, reply_to?: {id, seq, user_id,
               user, excerpt}, edited_at?, deleted?, reactions?: {emoji: [username]}, change?}``; unique
               ``(room, seq)``. A deleted message keeps its document (the tombstone) with an empty text.
+              ``grams``: the text's n-grams for search (:mod:`chatio.store.mongo_search`), index
+              ``(grams, room)``.
 ``reads``     ``{_id: "<room> <user_id>", room, user_id, user, seq}``: read marks, raised with ``$max``;
               indexes ``(room, seq)`` and ``(user_id, room)``.
 ``room_changes`` ``{_id: room id, change}``: the room's latest change number (edits, deletions, reactions).
@@ -33,7 +35,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
 
@@ -48,8 +50,8 @@ from chatio.store import (
     StoreError,
     User,
     new_id,
+    ngrams,
     now_ms,
-    search_terms,
 )
 from chatio.store.mongo_base import Document, guarded, mongo_client
 from chatio.store.mongo_base import write_concern as write_concern_for
@@ -58,13 +60,13 @@ from chatio.store.mongo_messages import (
     WriterStats,
     message_from_document,
 )
+from chatio.store.mongo_search import GRAMS_INDEX, WITHOUT_GRAMS, search_pipeline
 
 MESSAGE_INDEXES: Final = [
     IndexModel([("room", ASCENDING), ("seq", ASCENDING)], name="room_seq", unique=True),
     IndexModel([("room", ASCENDING), ("ts", ASCENDING)], name="room_ts"),
     IndexModel([("user_id", ASCENDING)], name="user_id"),
-    # Language "none": no stemming and no stop words, so search finds exactly the words typed.
-    IndexModel([("text", TEXT)], name="text", default_language="none"),
+    GRAMS_INDEX,
     IndexModel(
         [("room", ASCENDING), ("change", ASCENDING)],
         name="room_change",
@@ -151,6 +153,9 @@ class MongoStore:
     async def start(self) -> None:
         async with self._guard("index creation"):
             await self._messages.create_indexes(MESSAGE_INDEXES)
+            # The text index of earlier versions: n-grams replaced it, and it would cost every insert.
+            if "text" in await self._messages.index_information():
+                await self._messages.drop_index("text")
             await self._users.create_indexes(USER_INDEXES)
             await self._rooms.create_indexes(ROOM_INDEXES)
             await self._reads.create_indexes(READ_INDEXES)
@@ -294,7 +299,7 @@ class MongoStore:
         # One more than asked tells whether there is more in the direction of paging.
         direction = ASCENDING if after is not None else DESCENDING
         async with self._guard("page"):
-            cursor = self._messages.find(query).sort("seq", direction).limit(max(0, limit) + 1)
+            cursor = self._messages.find(query, WITHOUT_GRAMS).sort("seq", direction).limit(max(0, limit) + 1)
             documents = [document async for document in cursor]
             chosen = await self._with_reply_counts(room, documents[: max(0, limit)])
         if direction == DESCENDING:
@@ -304,26 +309,13 @@ class MongoStore:
     async def search(
         self, query: str, *, rooms: Sequence[str] | None, limit: int, skip: int = 0
     ) -> list[Message]:
-        terms = search_terms(query)
-        if not terms or limit <= 0 or (rooms is not None and not rooms):
+        plan = ngrams.plan(query)
+        if plan.empty or limit <= 0 or (rooms is not None and not rooms):
             return []
-        # The text index finds messages with any of the terms; a whole-word, case-insensitive regex per term
-        # (evaluated only on those) keeps the ones with all of them. Terms are \w+: nothing to escape.
-        condition: dict[str, Any] = {
-            "$text": {"$search": " ".join(terms)},
-            "$and": [{"text": {"$regex": f"(*UCP)\\b{term}\\b", "$options": "i"}} for term in terms],
-        }
         if rooms is not None:
             _literal(*rooms)
-            condition["room"] = {"$in": list(dict.fromkeys(rooms))}
-        score = {"$meta": "textScore"}
         async with self._guard("search"):
-            cursor = (
-                self._messages.find(condition, {"score": score})
-                .sort([("score", score), ("ts", DESCENDING), ("seq", DESCENDING)])
-                .skip(max(0, skip))
-                .limit(limit)
-            )
+            cursor = await self._messages.aggregate(search_pipeline(plan, rooms, limit=limit, skip=skip))
             return [message_from_document(document) async for document in cursor]
 
     # --- changes ----------------------------------------------------------------------------------------
@@ -331,7 +323,7 @@ class MongoStore:
     async def get_message(self, room: str, message_id: str) -> Message | None:
         _literal(room, message_id)
         async with self._guard("get_message"):
-            document = await self._messages.find_one({"_id": message_id, "room": room})
+            document = await self._messages.find_one({"_id": message_id, "room": room}, WITHOUT_GRAMS)
             return None if document is None else (await self._with_reply_counts(room, [document]))[0]
 
     async def edit(self, room: str, message_id: str, text: str) -> Message | None:
@@ -343,6 +335,7 @@ class MongoStore:
             lambda change: {
                 "$set": {
                     "text": text,
+                    "grams": ngrams.grams(text),
                     "edited_at": now_ms(),
                     "change": change,
                 }
@@ -356,7 +349,7 @@ class MongoStore:
             message_id,
             {},
             lambda change: {
-                "$set": {"text": "", "deleted": True, "edited_at": now_ms(), "change": change},
+                "$set": {"text": "", "grams": [], "deleted": True, "edited_at": now_ms(), "change": change},
                 "$unset": {"reactions": ""},
             },
         )
@@ -399,6 +392,7 @@ class MongoStore:
             document = await self._messages.find_one_and_update(
                 {"_id": message_id, "room": room, "deleted": {"$ne": True}, **condition},
                 update(int(counter["change"])),
+                projection=WITHOUT_GRAMS,
                 return_document=ReturnDocument.AFTER,
             )
             return None if document is None else (await self._with_reply_counts(room, [document]))[0]
@@ -407,7 +401,9 @@ class MongoStore:
         _literal(room)
         query = {"room": room, "change": {"$gt": after_change}, "seq": {"$lte": upto_seq}}
         async with self._guard("changes"):
-            cursor = self._messages.find(query).sort("change", ASCENDING).limit(max(0, limit) + 1)
+            cursor = (
+                self._messages.find(query, WITHOUT_GRAMS).sort("change", ASCENDING).limit(max(0, limit) + 1)
+            )
             documents = [document async for document in cursor]
             chosen = await self._with_reply_counts(room, documents[: max(0, limit)])
         return Page(chosen, len(documents) > limit)

@@ -61,7 +61,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 
-from chatio.store import Draft, Message, Quote, Unavailable, new_id, now_ms
+from chatio.store import Draft, Message, Quote, Unavailable, new_id, ngrams, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +311,7 @@ class GroupCommit:
                 "user_id": draft.user_id,
                 "user": draft.user,
                 "text": draft.text,
+                "grams": ngrams.grams(draft.text),
                 "ts": ts,
             }
             if draft.client_msg_id is not None:
@@ -395,7 +396,7 @@ class GroupCommit:
         found: dict[tuple[str, str, str], Message] = {}
         if asked:
             query = [{"room": r, "user_id": u, "client_msg_id": c} for r, u, c in asked]
-            async for document in self._originals.find({"$or": query}):
+            async for document in self._originals.find({"$or": query}, {"grams": 0}):
                 message = message_from_document(document)
                 found[(message.room, message.user_id, message.client_msg_id or "")] = message
         remaining: list[_Pending] = []

@@ -113,12 +113,17 @@ async def test_counts(store: Store) -> None:
 async def test_search_needs_every_term_in_any_case(store: Store) -> None:
     hit = await store.append(draft(text="Deploy the NEW build today"))
     await store.append(draft(text="the build is green"))
-    await store.append(draft(text="deployment of the new builder"))
+    prefixed = await store.append(draft(text="deployment of the renewed builder"))
     other = await store.append(draft(room="r2", text="new build, new deploy"))
     found = await store.search("new deploy build", rooms=None, limit=10)
-    assert {message.id for message in found} == {hit.id, other.id}
-    assert await store.search("build deploy", rooms=["r1"], limit=10) == [hit]
-    assert await store.search("build deploy", rooms=["r2", "r3"], limit=10) == [other]
+    assert {message.id for message in found} == {hit.id, other.id}  # "renewed" does not begin with "new"
+    assert {m.id for m in await store.search("deploy build", rooms=None, limit=10)} == {
+        hit.id,
+        prefixed.id,
+        other.id,
+    }
+    assert await store.search("new build deploy", rooms=["r1"], limit=10) == [hit]
+    assert await store.search("new build deploy", rooms=["r2", "r3"], limit=10) == [other]
     assert await store.search("build deploy", rooms=[], limit=10) == []
     assert await store.search("nowhere", rooms=None, limit=10) == []
     assert await store.search(" ?! ", rooms=None, limit=10) == []
@@ -283,3 +288,44 @@ async def test_rooms_list_for_sweeping_and_keep_their_own_retention(store: Store
     assert room is not None and room.retention_days == 7 and (await store.get_room("a")) == room
     assert (await store.get_room("b")).retention_days is None  # type: ignore[union-attr]
     assert await store.set_retention("missing", 1) is None
+
+
+async def test_search_finds_korean_inside_words(store: Store) -> None:
+    weather = await store.append(draft(text="오늘 날씨가 좋네요"))
+    hello = await store.append(draft(text="안녕하세요 여러분"))
+    await store.append(draft(text="내일은 비가 온대요"))
+    assert await store.search("날씨", rooms=None, limit=10) == [weather]  # the particle 가 follows
+    assert await store.search("안녕", rooms=None, limit=10) == [hello]
+    assert await store.search("좋네요 날씨", rooms=None, limit=10) == [weather]
+    assert await store.search("비", rooms=None, limit=10) != []  # one syllable
+    # Every bigram of 하세요 is in 안녕하세요, but the order must be too: 세하요 is not.
+    assert await store.search("세하요", rooms=None, limit=10) == []
+    assert await store.search("날씨 안녕", rooms=None, limit=10) == []  # every term, in one message
+
+
+async def test_search_finds_japanese_chinese_and_mixed_text(store: Store) -> None:
+    japanese = await store.append(draft(text="東京は今日も晴れです"))
+    chinese = await store.append(draft(text="我们明天去北京"))
+    mixed = await store.append(draft(text="chatio서버 배포 완료! Deploy finished"))
+    assert await store.search("晴れ", rooms=None, limit=10) == [japanese]
+    assert await store.search("北京", rooms=None, limit=10) == [chinese]
+    assert await store.search("서버", rooms=None, limit=10) == [mixed]  # glued to a Latin word
+    assert await store.search("chatio 배포", rooms=None, limit=10) == [mixed]
+    assert await store.search("DEPLOY 완료", rooms=None, limit=10) == [mixed]
+
+
+async def test_search_finds_words_by_their_beginning(store: Store) -> None:
+    hello = await store.append(draft(text="hello world"))
+    await store.append(draft(text="sword fight"))
+    long_word = await store.append(draft(text="internationalization matters"))
+    assert await store.search("wor", rooms=None, limit=10) == [hello]  # not "sword"
+    assert await store.search("orld", rooms=None, limit=10) == []  # beginnings only
+    assert await store.search("internationalization", rooms=None, limit=10) == [long_word]
+    assert await store.search("internationalizations", rooms=None, limit=10) == []
+    assert await store.search("hel wo", rooms=None, limit=10) == [hello]
+
+
+async def test_search_ranks_the_closer_match_first(store: Store) -> None:
+    short = await store.append(draft(text="날씨 좋다"))
+    long = await store.append(draft(text="오늘 아침 날씨는 맑고 오후에는 구름이 많겠습니다"))
+    assert await store.search("날씨", rooms=None, limit=10) == [short, long]

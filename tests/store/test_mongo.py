@@ -19,7 +19,8 @@ from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStart
 
 from chatio.config import ConfigError, load_settings
 from chatio.store import Draft, Message, Unavailable
-from chatio.store.mongo import MongoStore
+from chatio.store.mongo import MongoStore, search_pipeline
+from chatio.store.ngrams import plan
 from tests.services import MongodFactory
 from tools.devservices import MongodProcess, free_port
 
@@ -84,7 +85,7 @@ async def test_start_creates_the_indexes_and_may_run_twice(
     assert messages["room_seq"]["key"] == {"room": 1, "seq": 1} and messages["room_seq"]["unique"]
     assert messages["room_ts"]["key"] == {"room": 1, "ts": 1}
     assert messages["user_id"]["key"] == {"user_id": 1}
-    assert messages["text"]["key"] == {"_fts": "text", "_ftsx": 1}
+    assert messages["grams_room"]["key"] == {"grams": 1, "room": 1} and "text" not in messages
     client_ids = messages["room_user_client_msg_id"]
     assert client_ids["unique"] and client_ids["partialFilterExpression"] == {
         "client_msg_id": {"$exists": True}
@@ -438,3 +439,39 @@ async def test_start_without_mongodb_is_unavailable_in_time() -> None:
         assert time.monotonic() - started < 1.0
     finally:
         await store.close()
+
+
+def _find(tree: Any, key: str) -> list[Any]:
+    """Every value of ``key`` anywhere in a nested explain document."""
+    if isinstance(tree, dict):
+        return [v for k, v in tree.items() if k == key] + [x for v in tree.values() for x in _find(v, key)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _find(v, key)]
+    return []
+
+
+async def test_search_in_a_big_room_is_answered_from_the_grams_index(
+    mongodb_uri: str, mongodb_database: str, mongodb_admin: MongoClient[dict[str, Any]]
+) -> None:
+    def text(n: int) -> str:
+        return f"{n}번째 메시지: 오늘 날씨는 {'맑음' if n % 1000 == 7 else '흐림'}, hello world {n % 13}"
+
+    async with opened(mongodb_uri, mongodb_database) as store:
+        for start in range(0, 10_000, 1000):
+            await asyncio.gather(
+                *(store.append(Draft("big", "id-a", "a", text(n))) for n in range(start, start + 1000))
+            )
+        found = await store.search("맑음 날씨", rooms=["big"], limit=20)
+        assert sorted(m.seq for m in found) == [n + 1 for n in range(7, 10_000, 1000)]
+        assert len(await store.search("hello wor", rooms=["big"], limit=100, skip=900)) == 100
+    pipeline = search_pipeline(plan("맑음 날씨"), ["big"], limit=20)
+    explained = mongodb_admin[mongodb_database].command(
+        "explain", {"aggregate": "messages", "pipeline": pipeline, "cursor": {}}, verbosity="executionStats"
+    )
+    winning = _find(explained, "winningPlan")
+    stages = _find(winning, "stage")
+    assert "IXSCAN" in stages and "COLLSCAN" not in stages, winning
+    assert set(_find(winning, "indexName")) == {"grams_room"}
+    # Only the ten messages that hold the rarer gram are read, not the room's 10,000.
+    examined = [stats["totalDocsExamined"] for stats in _find(explained, "executionStats")]
+    assert examined and max(examined) == 10, examined
