@@ -113,6 +113,6 @@ async def test_unknown_paths_answer_json_404(
 async def test_the_page_and_its_files_are_still_served(
     server: RunningServer, http: aiohttp.ClientSession
 ) -> None:
-    for path, kind in [("/", "text/html"), ("/app.js", "javascript"), ("/index.html", "text/html")]:
+    for path, kind in [("/", "text/html"), ("/js/main.js", "javascript"), ("/index.html", "text/html")]:
         async with http.get(f"{server.url}{path}") as response:
             assert response.status == 200 and kind in response.headers["Content-Type"], path

@@ -1,0 +1,450 @@
+// What the user does in rooms and what the server tells about them: joining (and catching up after a
+// reconnect), leaving, creating, inviting, direct messages, sending, typing, history, live events.
+
+import { newClientMsgId } from "./dom.js";
+import { setBanner, showError, showInfo } from "./notices.js";
+import {
+  DM_PREFIX,
+  addLine,
+  contiguousSeq,
+  displayName,
+  dropMessages,
+  firstSeq,
+  holdMessages,
+  newRoom,
+} from "./rooms.js";
+import { app, invalidate, me } from "./state.js";
+
+const TYPING_IDLE_MS = 2_000; // typing_stop after this long without a keystroke
+const LAST_ROOM_KEY = "chatio.openRoom";
+const command = (event, payload) => app.conn.command(event, payload);
+
+// --- the room list ---------------------------------------------------------------------------------------
+
+/** Public rooms the user joined are remembered per user in this browser; the server knows the rest. */
+function listKey() {
+  return `chatio.rooms.${app.auth.user.id}`;
+}
+
+function remembered() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(listKey()) || "null");
+    return { joined: kept?.joined ?? [], hidden: kept?.hidden ?? [] };
+  } catch {
+    return { joined: [], hidden: [] };
+  }
+}
+
+function remember(update) {
+  const kept = remembered();
+  update(kept);
+  kept.joined = [...new Set(kept.joined)];
+  kept.hidden = [...new Set(kept.hidden)];
+  try {
+    localStorage.setItem(listKey(), JSON.stringify(kept));
+  } catch {
+    // Without storage the list is rebuilt from the server's rooms on the next visit.
+  }
+}
+
+export function addRoom(id, fields = {}) {
+  let room = app.rooms.get(id);
+  if (!room) {
+    room = newRoom(id, { kind: id.startsWith(DM_PREFIX) ? "dm" : "public", ...fields });
+    app.rooms.set(id, room);
+  } else {
+    for (const [key, value] of Object.entries(fields)) if (value !== undefined && value !== null) room[key] = value;
+  }
+  if (room.kind !== "dm") remember((kept) => {
+    kept.joined.push(id);
+    kept.hidden = kept.hidden.filter((hidden) => hidden !== id);
+  });
+  invalidate("sidebar");
+  return room;
+}
+
+function dropRoom(id) {
+  app.rooms.delete(id);
+  remember((kept) => {
+    kept.joined = kept.joined.filter((joined) => joined !== id);
+    kept.hidden.push(id);
+  });
+  if (app.openId === id) openRoom([...app.rooms.keys()][0] ?? null);
+  invalidate("sidebar", "conversation", "members", "header");
+}
+
+async function get(path, fallback) {
+  try {
+    return await app.auth.api("GET", path);
+  } catch (err) {
+    showError(err.error, path);
+    return fallback;
+  }
+}
+
+/** The sidebar's rooms: the user's rooms on the server, their DMs, the public rooms joined here. */
+export async function loadRoomList() {
+  const kept = remembered();
+  const hidden = new Set(kept.hidden);
+  const [mine] = await Promise.all([get("/rooms/mine", { rooms: [] }), loadDms()]);
+  for (const room of mine.rooms) {
+    if (!hidden.has(room.id)) addRoom(room.id, { name: room.name, kind: room.public ? "public" : "private", role: room.role });
+  }
+  for (const id of kept.joined) if (!app.rooms.has(id)) addRoom(id);
+  await loadInvitations();
+  // A first visit without a room in the address starts in the lobby.
+  const addressed = new URLSearchParams(location.hash.slice(1)).get("room");
+  if (app.rooms.size === 0 && kept.hidden.length === 0 && !addressed) addRoom("lobby");
+}
+
+/** The direct-message rooms, with the user at the other end (their display name) for each. */
+async function loadDms() {
+  const found = await get("/dms", { dms: [] });
+  for (const dm of found.dms) addRoom(dm.room, { kind: "dm", peer: dm.user });
+  invalidate("header", "members");
+}
+
+export async function loadInvitations() {
+  const found = await get("/invitations", { invitations: [] });
+  app.invitations = new Map(found.invitations.map((invitation) => [invitation.room, invitation]));
+  invalidate("sidebar");
+}
+
+// --- joining -----------------------------------------------------------------------------------------------
+
+/** Apply a join ack (join_room, accept_invite, open_dm); returns how many new messages it brought. */
+function applyJoin(room, ack, catchUp) {
+  room.joined = true;
+  room.everJoined = true;
+  if (ack.room && room.kind !== "dm") {
+    room.name = ack.room.name || room.name;
+    room.kind = ack.room.public === false ? "private" : "public";
+  }
+  room.members = new Map((ack.members || []).map((m) => [m.user, { status: m.status, displayName: m.displayName }]));
+  room.typers.clear();
+  const fresh = !catchUp || ack.reset === true;
+  if (fresh) dropMessages(room);
+  const added = holdMessages(room, ack.history);
+  if (fresh) room.hasOlder = (firstSeq(room) ?? 1) > 1;
+  if (catchUp && room.id !== app.openId) room.unread += added.filter((m) => m.user !== me()).length;
+  invalidate("sidebar", "conversation", "members", "header");
+  return { added: added.length, reset: catchUp && ack.reset === true };
+}
+
+/** join_room; after a reconnect with sinceSeq = the highest seq held without a gap (catch-up). */
+export async function joinRoom(room) {
+  const catchUp = room.everJoined;
+  const payload = { room: room.id };
+  if (catchUp) payload.sinceSeq = contiguousSeq(room);
+  const ack = await command("join_room", payload);
+  if (!ack.ok) {
+    showError(ack.error, `join ${room.id}`);
+    if (!catchUp) dropRoom(room.id);
+    return { added: 0, reset: false };
+  }
+  return applyJoin(room, ack, catchUp);
+}
+
+/** After every (re)connect: join every room of the list, then say what was caught up. */
+export async function joinAll({ onlyNew = false } = {}) {
+  let rooms = [...app.rooms.values()].slice(0, app.config.roomsPerConnection);
+  if (onlyNew) rooms = rooms.filter((room) => !room.joined);
+  if (rooms.length === 0) return;
+  const catchUp = !onlyNew && rooms.some((room) => room.everJoined);
+  const results = await Promise.all(rooms.map((room) => joinRoom(room)));
+  if (catchUp) {
+    const missed = results.reduce((sum, r) => sum + r.added, 0);
+    if (results.some((r) => r.reset)) setBanner("Back online. You missed many messages; showing the latest ones.", "ok");
+    else setBanner(missed ? `Back online. ${missed} missed message${missed === 1 ? "" : "s"} loaded.` : "Back online.", "ok");
+    setTimeout(() => document.getElementById("notice").dataset.kind === "ok" && setBanner(""), 5_000);
+  }
+  // A new connection starts online: restore the status the user chose.
+  if (app.myStatus !== "online" && !onlyNew) {
+    const ack = await command("user_status", { status: app.myStatus });
+    if (!ack.ok) showError(ack.error, "status");
+  }
+}
+
+export function markAllLeft() {
+  for (const room of app.rooms.values()) {
+    room.joined = false;
+    room.typers.clear();
+  }
+  invalidate("sidebar", "conversation", "members", "header");
+}
+
+// --- opening and leaving rooms --------------------------------------------------------------------------
+
+/** Show a room (joining it first when it is not in the list); `focusSeq` scrolls to one message. */
+export async function openRoom(id, { focusSeq = null } = {}) {
+  if (id && !app.rooms.has(id)) {
+    const room = addRoom(id);
+    if (app.conn?.connected) await joinRoom(room);
+    if (!app.rooms.has(id)) return;
+  }
+  app.openId = id;
+  app.focusSeq = focusSeq;
+  const room = id ? app.rooms.get(id) : null;
+  if (room) room.unread = 0;
+  try {
+    if (id) sessionStorage.setItem(LAST_ROOM_KEY, id);
+  } catch {
+    // Then a reload opens the first room instead.
+  }
+  const hash = id ? `#room=${encodeURIComponent(id)}` : "";
+  if (location.hash !== hash && !(focusSeq && location.hash.startsWith(hash))) history.replaceState(null, "", hash || location.pathname);
+  invalidate("sidebar", "conversation", "members", "header");
+  if (room && focusSeq) await loadUntil(room, focusSeq);
+}
+
+/** The room a reload should show: the address's #room=..., else the one open before. */
+export function roomToOpen() {
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  if (wanted.get("room")) return { id: wanted.get("room"), focusSeq: Number(wanted.get("seq")) || null };
+  let last = null;
+  try {
+    last = sessionStorage.getItem(LAST_ROOM_KEY);
+  } catch {
+    last = null;
+  }
+  if (last && app.rooms.has(last)) return { id: last, focusSeq: null };
+  return { id: [...app.rooms.keys()][0] ?? null, focusSeq: null };
+}
+
+export async function leaveRoom(id) {
+  const ack = await command("leave_room", { room: id });
+  if (!ack.ok && ack.error?.code !== "not_in_room") {
+    showError(ack.error, "leave");
+    return;
+  }
+  dropRoom(id);
+}
+
+export async function createRoom(name, isPrivate) {
+  const ack = await command("create_room", { room: name, public: !isPrivate });
+  if (!ack.ok) return ack.error;
+  const room = addRoom(ack.room?.id || name, { kind: isPrivate ? "private" : "public", role: "owner" });
+  await joinRoom(room);
+  await openRoom(room.id);
+  return null;
+}
+
+export async function invite(roomId, username) {
+  const ack = await command("invite", { room: roomId, user: username });
+  if (!ack.ok) return ack.error;
+  showInfo(`Invitation sent to ${username}.`);
+  return null;
+}
+
+export async function acceptInvite(roomId) {
+  const ack = await command("accept_invite", { room: roomId });
+  app.invitations.delete(roomId);
+  invalidate("sidebar");
+  if (!ack.ok) {
+    showError(ack.error, "accept");
+    return;
+  }
+  const room = addRoom(roomId, { kind: "private", role: "member" });
+  applyJoin(room, ack, false);
+  await openRoom(roomId);
+}
+
+export async function declineInvite(roomId) {
+  const ack = await command("decline_invite", { room: roomId });
+  app.invitations.delete(roomId);
+  invalidate("sidebar");
+  if (!ack.ok) showError(ack.error, "decline");
+}
+
+export async function openDm(username) {
+  const ack = await command("open_dm", { user: username });
+  if (!ack.ok) {
+    showError(ack.error, "direct message");
+    return;
+  }
+  const room = addRoom(ack.room.id, { kind: "dm", peer: roomPeer(ack.room.id, ack.user) });
+  applyJoin(room, ack, false);
+  await openRoom(room.id);
+  await loadDms();
+}
+
+/** Who is at the other end of a DM, as far as known before GET /api/chat/dms answers. */
+function roomPeer(id, username) {
+  return app.rooms.get(id)?.peer ?? { username };
+}
+
+export async function setStatus(status) {
+  const previous = app.myStatus;
+  app.myStatus = status; // a reconnect meanwhile restores what the user chose
+  const ack = await command("user_status", { status });
+  if (!ack.ok) {
+    app.myStatus = previous;
+    showError(ack.error, "status");
+  }
+  setMemberStatus(me(), app.myStatus);
+  invalidate("header");
+}
+
+// --- messages ----------------------------------------------------------------------------------------------
+
+/** Send with a clientMsgId; a retry uses the same id, so the server stores the message once. */
+export async function sendMessage(room, text, clientMsgId = newClientMsgId()) {
+  room.pending ??= new Map();
+  room.pending.set(clientMsgId, { clientMsgId, text, user: me(), failed: null });
+  invalidate("conversation");
+  stopTyping(room);
+  const ack = await command("send_message", { room: room.id, text, clientMsgId });
+  if (ack.ok) {
+    room.pending.delete(clientMsgId);
+    holdMessages(room, [ack.message]);
+  } else {
+    room.pending.get(clientMsgId).failed = ack.error;
+    showError(ack.error, "send");
+  }
+  invalidate("conversation");
+}
+
+export function discardPending(room, clientMsgId) {
+  room.pending?.delete(clientMsgId);
+  invalidate("conversation");
+}
+
+/** One page of older messages (keyset: before the oldest seq held). */
+export async function loadOlder(room) {
+  const first = firstSeq(room);
+  if (first === null || room.loadingOlder || !room.hasOlder) return false;
+  room.loadingOlder = true;
+  invalidate("conversation");
+  const ack = await command("history", { room: room.id, before: first, limit: app.config.historyPageSize });
+  room.loadingOlder = false;
+  if (!ack.ok) {
+    showError(ack.error, "history");
+    invalidate("conversation");
+    return false;
+  }
+  holdMessages(room, ack.messages);
+  room.hasOlder = Boolean(ack.hasMore);
+  invalidate("conversation");
+  return true;
+}
+
+/** Page back until `seq` is held (a search result), at most a few pages. */
+async function loadUntil(room, seq) {
+  for (let page = 0; page < 20 && !room.messages.has(seq) && room.hasOlder; page += 1) {
+    if (!(await loadOlder(room))) break;
+  }
+  invalidate("conversation");
+}
+
+// --- typing ------------------------------------------------------------------------------------------------
+
+const typing = { room: null, active: false, lastStartAt: 0, idleTimer: 0 };
+
+export function typingInput(room, empty) {
+  if (!room?.joined) return;
+  clearTimeout(typing.idleTimer);
+  if (typing.active && typing.room !== room) stopTyping(typing.room);
+  if (empty) {
+    stopTyping(room);
+    return;
+  }
+  const now = Date.now();
+  // Refresh well before the server's typing timeout expires the state.
+  if (!typing.active || now - typing.lastStartAt > (app.config.typingTimeoutSeconds * 1000) / 2) {
+    typing.active = true;
+    typing.room = room;
+    typing.lastStartAt = now;
+    command("typing_start", { room: room.id }).then((ack) => ack.ok || showError(ack.error, "typing"));
+  }
+  typing.idleTimer = setTimeout(() => stopTyping(room), TYPING_IDLE_MS);
+}
+
+export function stopTyping(room) {
+  clearTimeout(typing.idleTimer);
+  if (!typing.active || typing.room !== room) return;
+  typing.active = false;
+  if (room.joined) command("typing_stop", { room: room.id });
+}
+
+// --- what the server tells -------------------------------------------------------------------------------
+
+function setMemberStatus(user, status) {
+  for (const room of app.rooms.values()) {
+    const member = room.members.get(user);
+    if (!member) continue;
+    if (status === "offline") {
+      room.members.delete(user);
+      room.typers.delete(user);
+    } else {
+      member.status = status;
+    }
+  }
+  invalidate("members", "conversation");
+}
+
+export function wireEvents(conn) {
+  conn.on("message", (msg) => {
+    const room = app.rooms.get(msg?.room);
+    if (!room) return;
+    const added = holdMessages(room, [msg]);
+    if (added.length && msg.user !== me() && (room.id !== app.openId || document.hidden)) room.unread += 1;
+    invalidate("conversation", "sidebar");
+  });
+
+  conn.on("user_joined", ({ room: id, user, displayName: name }) => {
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
+    addLine(room, `${name || user} joined`);
+    invalidate("members", "conversation");
+  });
+
+  conn.on("user_left", ({ room: id, user }) => {
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    const member = room.members.get(user);
+    room.members.delete(user);
+    room.typers.delete(user);
+    addLine(room, `${displayName(member, user)} left`);
+    invalidate("members", "conversation");
+  });
+
+  conn.on("typing", ({ room: id, user, typing: on }) => {
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    if (on) room.typers.add(user);
+    else room.typers.delete(user);
+    invalidate("conversation");
+  });
+
+  conn.on("presence", ({ user, status }) => {
+    if (user === me() && status !== "offline") {
+      app.myStatus = status;
+      invalidate("header");
+    }
+    setMemberStatus(user, status);
+  });
+
+  conn.on("invited", (invitation) => {
+    app.invitations.set(invitation.room, invitation);
+    showInfo(`${invitation.by} invited you to ${invitation.room}.`);
+    invalidate("sidebar");
+  });
+
+  conn.on("user_invited", ({ room: id, user, by }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    addLine(room, `${by} invited ${user}`);
+    invalidate("conversation");
+  });
+
+  conn.on("invite_declined", ({ room, user }) => showInfo(`${user} declined your invitation to ${room}.`));
+
+  conn.on("dm_opened", async ({ room: id, user }) => {
+    const room = addRoom(id, { kind: "dm", peer: roomPeer(id, user) });
+    if (!room.joined) await joinRoom(room);
+    await loadDms();
+  });
+
+  conn.on("command_error", ({ event, error }) => showError(error, event));
+}

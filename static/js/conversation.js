@@ -1,0 +1,287 @@
+// The open room: its title, the messages (paged back on scroll), join/leave lines, who is typing, the
+// composer with the server's length limit.
+
+import { discardPending, loadOlder, sendMessage, typingInput } from "./chat.js";
+import { $, avatar, button, el, formatDay, formatTime, richText, textLength } from "./dom.js";
+import { displayName, roomLabel } from "./rooms.js";
+import { app, invalidate, me, openRoom, registerView } from "./state.js";
+
+const NEAR_BOTTOM_PX = 120;
+const NEAR_TOP_PX = 80;
+const GROUP_WITHIN_MS = 5 * 60_000;
+const COUNTER_FROM = 0.8; // show the counter from this share of the limit on
+
+let shownRoomId = null;
+let stuckToBottom = true;
+
+// --- the header ----------------------------------------------------------------------------------------
+
+function renderHeader() {
+  const room = openRoom();
+  const title = $("room-title");
+  title.replaceChildren();
+  if (room && room.kind !== "dm") title.append(el("span", `room-icon ${room.kind}`, room.kind === "private" ? "" : "#"));
+  title.append(document.createTextNode(room ? roomLabel(room) : "chatio"));
+  let sub = "";
+  if (room?.kind === "dm") sub = "Direct message";
+  else if (room) sub = `${room.kind === "private" ? "Private room" : "Public room"} · ${room.members.size} here`;
+  $("room-sub").textContent = sub;
+}
+
+// --- the message list ------------------------------------------------------------------------------------
+
+const authorOf = (room, msg) => displayName(room.members.get(msg.user) ? { ...msg, ...pick(room.members.get(msg.user)) } : msg, msg.user);
+const pick = (member) => (member.displayName ? { displayName: member.displayName } : {});
+
+function messageNode(room, msg, { continued, pending }) {
+  const mine = msg.user === me();
+  const item = el("li", `message${mine ? " mine" : ""}${continued ? " continued" : ""}`);
+  const name = msg.displayName || authorOf(room, msg);
+  item.append(avatar(name));
+  const body = el("div", "bubble");
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", mine ? `${name} (you)` : name));
+  if (name !== msg.user && msg.user) meta.append(el("span", "username", `@${msg.user}`));
+  if (pending) meta.append(el("span", "time", pending.failed ? "not sent" : "sending…"));
+  else {
+    const time = el("time", "time", formatTime(msg.ts));
+    if (Number.isFinite(msg.ts)) {
+      time.dateTime = new Date(msg.ts).toISOString();
+      time.title = new Date(msg.ts).toLocaleString();
+    }
+    meta.append(time);
+  }
+  const text = el("div", "text");
+  text.append(richText(msg.text));
+  body.append(meta, text);
+  if (pending?.failed) body.append(failureNode(room, pending));
+  item.append(body);
+  return item;
+}
+
+function failureNode(room, pending) {
+  const failure = el("div", "send-failure");
+  failure.append(el("span", "", pending.failed.message || pending.failed.code || "not sent"));
+  failure.append(
+    button("Retry", "link", () => {
+      room.pending.delete(pending.clientMsgId);
+      sendMessage(room, pending.text, pending.clientMsgId);
+    }),
+    button("Edit", "link", () => {
+      discardPending(room, pending.clientMsgId);
+      $("message-input").value = pending.text;
+      composerInput();
+      $("message-input").focus();
+    }),
+    button("Discard", "link", () => discardPending(room, pending.clientMsgId)),
+  );
+  return failure;
+}
+
+/** Messages, lines and day separators of the room, in order, each with a stable key. */
+function timeline(room) {
+  const items = [];
+  const messages = [...room.messages.values()].sort((a, b) => a.seq - b.seq);
+  const lines = [...room.lines].sort((a, b) => a.afterSeq - b.afterSeq);
+  let lineAt = 0;
+  let previous = null;
+  let day = null;
+  const pushLines = (upTo) => {
+    while (lineAt < lines.length && lines[lineAt].afterSeq <= upTo) {
+      const line = lines[lineAt++];
+      items.push({ key: line.key, build: () => el("li", "line", line.text) });
+      previous = null;
+    }
+  };
+  pushLines((messages[0]?.seq ?? 1) - 1);
+  for (const msg of messages) {
+    const msgDay = new Date(msg.ts).toDateString();
+    if (msgDay !== day) {
+      day = msgDay;
+      items.push({ key: `d${msgDay}`, build: () => el("li", "day", formatDay(msg.ts)) });
+      previous = null;
+    }
+    const continued = previous && previous.user === msg.user && msg.ts - previous.ts < GROUP_WITHIN_MS;
+    items.push({
+      key: `m${msg.id}${continued ? "c" : ""}`,
+      build: () => {
+        const node = messageNode(room, msg, { continued });
+        node.dataset.id = msg.id;
+        node.dataset.seq = String(msg.seq);
+        return node;
+      },
+    });
+    previous = msg;
+    pushLines(msg.seq);
+  }
+  pushLines(Infinity);
+  for (const pending of room.pending?.values() ?? []) {
+    items.push({
+      key: `p${pending.clientMsgId}${pending.failed ? "f" : ""}`,
+      build: () => {
+        const node = messageNode(room, { user: pending.user, text: pending.text }, { pending });
+        node.dataset.pending = pending.clientMsgId;
+        if (pending.failed) node.classList.add("failed");
+        return node;
+      },
+    });
+  }
+  return items;
+}
+
+/** Bring the list in line with the timeline, keeping the nodes that stay (and the reader's place). */
+function reconcile(list, items) {
+  const existing = new Map([...list.children].map((node) => [node.dataset.key, node]));
+  let cursor = list.firstElementChild;
+  for (const item of items) {
+    let node = existing.get(item.key);
+    if (node) existing.delete(item.key);
+    else {
+      node = item.build();
+      node.dataset.key = item.key;
+    }
+    if (node === cursor) cursor = cursor.nextElementSibling;
+    else list.insertBefore(node, cursor);
+  }
+  for (const node of existing.values()) node.remove();
+}
+
+function isNearBottom() {
+  const s = $("scroller");
+  return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function renderConversation() {
+  const room = openRoom();
+  const scroller = $("scroller");
+  const list = $("messages");
+  const switched = room?.id !== shownRoomId;
+  if (switched) {
+    list.replaceChildren();
+    shownRoomId = room?.id ?? null;
+    stuckToBottom = true;
+  }
+  const firstBefore = list.querySelector("li[data-seq]");
+  const anchorTop = firstBefore ? firstBefore.getBoundingClientRect().top : 0;
+  const stick = stuckToBottom || isNearBottom();
+  reconcile(list, room ? timeline(room) : []);
+  // Older messages were put on top: keep the message that was first where it was on screen.
+  if (!stick && firstBefore?.isConnected) scroller.scrollTop += firstBefore.getBoundingClientRect().top - anchorTop;
+  const empty = !room || (room.messages.size === 0 && !(room.pending?.size) && room.lines.length === 0);
+  $("empty-state").hidden = !empty;
+  if (!room) {
+    $("empty-title").textContent = "No room open";
+    $("empty-text").textContent = "Pick a room on the left, or create one.";
+  } else if (room.kind === "dm") {
+    $("empty-title").textContent = `This is the start of your conversation with ${roomLabel(room)}`;
+    $("empty-text").textContent = "Only the two of you can read it.";
+  } else {
+    $("empty-title").textContent = "No messages yet";
+    $("empty-text").textContent = `Say hello — everyone in ${roomLabel(room)} sees it at once.`;
+  }
+  const older = $("older-btn");
+  older.hidden = !room?.hasOlder;
+  older.disabled = Boolean(room?.loadingOlder);
+  older.textContent = room?.loadingOlder ? "Loading…" : "Load earlier messages";
+  renderTyping(room);
+  setComposerEnabled(Boolean(room?.joined));
+  if (app.focusSeq && room?.messages.has(app.focusSeq)) {
+    const target = list.querySelector(`li[data-seq="${app.focusSeq}"]`);
+    app.focusSeq = null;
+    if (target) {
+      target.classList.add("focused");
+      target.scrollIntoView({ block: "center" });
+      stuckToBottom = false;
+      setTimeout(() => target.classList.remove("focused"), 2_500);
+      return;
+    }
+  }
+  if (stick) scroller.scrollTop = scroller.scrollHeight;
+  // Too few messages to scroll: nothing would ask for older ones, so fill the view now.
+  if (room?.joined && room.hasOlder && !room.loadingOlder && scroller.scrollHeight <= scroller.clientHeight + NEAR_TOP_PX) {
+    loadOlder(room);
+  }
+}
+
+function renderTyping(room) {
+  const names = room ? [...room.typers].map((user) => displayName(room.members.get(user), user)).sort() : [];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length === 3) text = `${names[0]}, ${names[1]} and ${names[2]} are typing…`;
+  else if (names.length > 3) text = `${names[0]}, ${names[1]} and ${names.length - 2} others are typing…`;
+  $("typing").textContent = text;
+}
+
+// --- the composer ------------------------------------------------------------------------------------------
+
+function setComposerEnabled(enabled) {
+  $("message-input").disabled = !enabled;
+  $("conversation").classList.toggle("stale", !enabled);
+  composerInput(false);
+}
+
+function autosize() {
+  const input = $("message-input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 140)}px`;
+}
+
+/** The counter and the send button follow the text: the server's limit comes from GET /api/chat/config. */
+function composerInput(typed = true) {
+  const input = $("message-input");
+  const max = app.config?.messageMaxLength ?? Infinity;
+  const length = textLength(input.value);
+  const counter = $("counter");
+  const over = length > max;
+  counter.hidden = length < max * COUNTER_FROM;
+  counter.textContent = over
+    ? `${length.toLocaleString()} / ${max.toLocaleString()} — ${(length - max).toLocaleString()} too many`
+    : `${length.toLocaleString()} / ${max.toLocaleString()}`;
+  counter.classList.toggle("over", over);
+  $("send-btn").disabled = input.disabled || length === 0 || over;
+  input.setAttribute("aria-invalid", over ? "true" : "false");
+  autosize();
+  if (typed) typingInput(openRoom(), length === 0);
+}
+
+function submit() {
+  const room = openRoom();
+  const input = $("message-input");
+  if (!room?.joined || $("send-btn").disabled) return;
+  const text = input.value;
+  input.value = "";
+  composerInput(false);
+  stuckToBottom = true;
+  sendMessage(room, text);
+}
+
+export function setupConversation() {
+  registerView("conversation", renderConversation);
+  registerView("header", renderHeader);
+  const input = $("message-input");
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener("input", () => composerInput());
+  const scroller = $("scroller");
+  scroller.addEventListener("scroll", () => {
+    stuckToBottom = isNearBottom();
+    const room = openRoom();
+    if (room && scroller.scrollTop < NEAR_TOP_PX && room.hasOlder && !room.loadingOlder) loadOlder(room);
+  });
+  $("older-btn").addEventListener("click", () => {
+    const room = openRoom();
+    if (room) loadOlder(room);
+  });
+  // Stay at the newest message while the list changes size (the keyboard opens, a banner shows).
+  new ResizeObserver(() => stuckToBottom && (scroller.scrollTop = scroller.scrollHeight)).observe(scroller);
+  invalidate("conversation", "header");
+}

@@ -1,0 +1,87 @@
+// The rooms the user has in the sidebar and what the page holds of each: messages by seq, who is
+// present, who types, unread counts. No DOM here: the views read it.
+
+export const DM_PREFIX = "dm:";
+
+export function newRoom(id, { name = id, kind = "public", peer = null, role = null } = {}) {
+  return {
+    id,
+    name,
+    kind, // "public" | "private" | "dm"
+    peer, // for a DM: {username, displayName} of the other user
+    role, // owner | admin | member | null
+    joined: false, // the current connection has a join_room ack for it
+    everJoined: false, // some connection had one: later joins catch up with sinceSeq
+    messages: new Map(), // seq -> message
+    ids: new Set(),
+    lines: [], // join/leave and invitation lines: {key, afterSeq, ts, text}
+    hasOlder: false,
+    loadingOlder: false,
+    members: new Map(), // username -> {status, displayName}
+    typers: new Set(),
+    unread: 0,
+  };
+}
+
+/** What the sidebar and the header call a room: a DM by the other user's name. */
+export function roomLabel(room) {
+  if (room.kind === "dm") return room.peer ? room.peer.displayName || room.peer.username : "direct message";
+  return room.name || room.id;
+}
+
+/** The highest seq up to which the room's messages are held without a gap (from the oldest held). */
+export function contiguousSeq(room) {
+  if (room.messages.size === 0) return 0;
+  const seqs = [...room.messages.keys()].sort((a, b) => a - b);
+  let seq = seqs[0];
+  for (const next of seqs) {
+    if (next > seq + 1) break;
+    seq = next;
+  }
+  return seq;
+}
+
+export function firstSeq(room) {
+  let first = null;
+  for (const seq of room.messages.keys()) if (first === null || seq < first) first = seq;
+  return first;
+}
+
+export function lastSeq(room) {
+  let last = 0;
+  for (const seq of room.messages.keys()) if (seq > last) last = seq;
+  return last;
+}
+
+/** Keep messages of this room by seq, skipping ids already held; returns those that were new. */
+export function holdMessages(room, list) {
+  const added = [];
+  for (const msg of Array.isArray(list) ? list : []) {
+    if (!msg || msg.room !== room.id || !Number.isInteger(msg.seq) || room.ids.has(msg.id)) continue;
+    const previous = room.messages.get(msg.seq);
+    if (previous) room.ids.delete(previous.id);
+    room.messages.set(msg.seq, msg);
+    room.ids.add(msg.id);
+    room.typers.delete(msg.user);
+    added.push(msg);
+  }
+  return added;
+}
+
+export function dropMessages(room) {
+  room.messages.clear();
+  room.ids.clear();
+  room.lines = [];
+}
+
+let lineCounter = 0;
+
+/** A line that is not a message ("bob joined"), shown after the newest message held now. */
+export function addLine(room, text) {
+  lineCounter += 1;
+  room.lines.push({ key: `l${lineCounter}`, afterSeq: lastSeq(room), ts: Date.now(), text });
+  if (room.lines.length > 200) room.lines.shift();
+}
+
+export const displayName = (msgOrMember, fallback) =>
+  (msgOrMember && (msgOrMember.displayName || msgOrMember.user || msgOrMember.username)) || fallback || "";

@@ -1,0 +1,99 @@
+// Search over the rooms the user may read (GET /api/chat/search); each result links to its room.
+
+import { openRoom as open } from "./chat.js";
+import { $, el, formatDay, formatTime, richText } from "./dom.js";
+import { showError } from "./notices.js";
+import { roomLabel } from "./rooms.js";
+import { app } from "./state.js";
+
+const PAGE = 20;
+let query = "";
+let nextSkip = null;
+
+function resultItem(msg) {
+  const item = el("li", "result");
+  const link = el("a", "result-link");
+  link.href = `#room=${encodeURIComponent(msg.room)}&seq=${msg.seq}`;
+  link.dataset.room = msg.room;
+  link.dataset.seq = String(msg.seq);
+  const known = app.rooms.get(msg.room);
+  const where = known ? roomLabel(known) : msg.room;
+  const meta = el("span", "result-meta");
+  meta.append(
+    el("span", "result-room", known?.kind === "dm" ? where : `# ${where}`),
+    el("span", "result-author", msg.displayName || msg.user),
+    el("span", "result-time", `${formatDay(msg.ts)} ${formatTime(msg.ts)}`),
+  );
+  const text = el("span", "result-text");
+  text.append(richText(msg.text));
+  link.append(meta, text);
+  link.addEventListener("click", (event) => {
+    if (event.target.closest("a.link")) return; // a link inside the message opens itself
+    event.preventDefault();
+    closeSearch();
+    open(msg.room, { focusSeq: msg.seq });
+  });
+  item.append(link);
+  return item;
+}
+
+async function run(q, skip) {
+  const params = new URLSearchParams({ q, limit: String(PAGE) });
+  if (skip) params.set("skip", String(skip));
+  $("search-summary").textContent = "Searching…";
+  let found;
+  try {
+    found = await app.auth.api("GET", `/search?${params}`);
+  } catch (err) {
+    $("search-summary").textContent = "";
+    showError(err.error, "search");
+    return;
+  }
+  const items = found.messages.map(resultItem);
+  if (skip) $("search-results").append(...items);
+  else $("search-results").replaceChildren(...items);
+  const shown = $("search-results").children.length;
+  $("search-summary").textContent = shown
+    ? `${shown}${found.nextSkip ? "+" : ""} message${shown === 1 ? "" : "s"} with “${q}” in the rooms you can read`
+    : `Nothing found for “${q}”.`;
+  nextSkip = found.nextSkip;
+  $("search-more").hidden = !nextSkip;
+}
+
+function openSearch(q) {
+  query = q.trim();
+  if (!query) return;
+  $("search-input").value = query;
+  $("search-input-2").value = query;
+  $("search-panel").hidden = false;
+  document.body.classList.remove("search-open");
+  run(query, 0);
+}
+
+export function closeSearch() {
+  $("search-panel").hidden = true;
+}
+
+export function setupSearch() {
+  for (const [form, input] of [
+    ["search-form", "search-input"],
+    ["search-form-2", "search-input-2"],
+  ]) {
+    $(form).addEventListener("submit", (event) => {
+      event.preventDefault();
+      openSearch($(input).value);
+    });
+  }
+  $("search-toggle").addEventListener("click", () => {
+    $("search-panel").hidden = false;
+    $("search-input-2").focus();
+  });
+  $("search-close").addEventListener("click", () => {
+    closeSearch();
+    $("message-input").focus();
+  });
+  $("search-more").addEventListener("click", () => run(query, nextSkip));
+  $("search-panel").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeSearch();
+  });
+}

@@ -1,0 +1,291 @@
+// The page with accounts, in a real browser, against several chatio processes behind HAProxy with Redis
+// and MongoDB (tests/e2e/test_page.py starts them):
+//
+//   node page_accounts.mjs http://127.0.0.1:8080 /tmp/out --pods pod-1=1234,pod-2=1235
+//
+// Two users register (a Korean username; display names with HTML in them), log out and in, create a
+// private room, invite (one accepted, one declined), chat in Korean, open a direct message from the member
+// list (an unread marker), search and follow a result to its room, scroll history back page by page,
+// reload (the session and the open room stay), outlive their access token (renewed with refresh_session),
+// and survive the SIGKILL of the process serving one of them. Screenshots: desktop and 360 px, light
+// and dark. Exits 0 when all checks pass, 1 on a failure, 2 on bad usage.
+
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import {
+  Run,
+  assertNoMarkup,
+  confirmedIds,
+  messageListShare,
+  send,
+  sideBySide,
+  waitComposerReady,
+  waitForMessage,
+} from "./pagekit.mjs";
+
+const [url, outDir, flag, podList] = process.argv.slice(2);
+const pods = new Map((podList || "").split(",").filter(Boolean).map((pair) => pair.split("=")));
+if (!url || !/^https?:\/\//.test(url) || !outDir || flag !== "--pods" || pods.size < 2) {
+  console.error("usage: node page_accounts.mjs <balancer url> <output folder> --pods name=pid,name=pid");
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+
+const run = new Run(150_000);
+const runId = Math.random().toString(36).slice(2, 7);
+const PASSWORD = "correct horse battery";
+const XSS_NAME = `<img src=x onerror="window.__xss=1">지은`;
+const alice = { username: `지은-${runId}`, displayName: XSS_NAME };
+const bob = { username: `minho-${runId}`, displayName: "Minho <b>K</b>" };
+const room = `비밀-${runId}`;
+const declined = `closed-${runId}`;
+const shot = (name) => path.join(outDir, name);
+// A wrong password is refused (401): expected where the test types one.
+const expected401 = (response) => response.url().endsWith("/api/chat/auth/login") && response.status() === 401;
+
+async function register(page, user) {
+  await page.goto(`${url}/`);
+  await page.click("#tab-register");
+  await page.fill("#username", user.username);
+  await page.fill("#display-name", user.displayName);
+  await page.fill("#password", PASSWORD);
+  await page.click("#signin-btn");
+  await page.locator("#shell:not([hidden])").waitFor();
+  await page.locator('#conn-state[data-state="connected"]').waitFor();
+}
+
+/** Every Socket.IO frame a page sends over WebSocket and every WebSocket it saw close. */
+function watchSockets(page) {
+  const seen = { sent: [], closed: 0 };
+  page.on("websocket", (ws) => {
+    ws.on("framesent", (frame) => seen.sent.push(String(frame.payload)));
+    ws.on("close", () => {
+      seen.closed += 1;
+    });
+  });
+  return seen;
+}
+
+const servedBy = async (page) => (await page.textContent("#me-kind")).match(/served by (\S+)/)?.[1];
+
+async function main() {
+  console.log(`chatio page test (accounts, ${pods.size} processes) against ${url}, screenshots in ${outDir}`);
+  await run.launch();
+  const config = await (await fetch(`${url}/api/chat/config`)).json();
+  const pageA = await run.newPage("A", { allowHttpErrors: [expected401] });
+  const pageB = await run.newPage("B", { colorScheme: "dark" });
+  const socketsA = watchSockets(pageA);
+  let signedInAt = 0;
+
+  const ready = await run.step("no guest tab where guests are not allowed; both users register", async () => {
+    await pageA.goto(`${url}/`);
+    await pageA.locator('#tab-login[aria-selected="true"]').waitFor();
+    if (await pageA.isVisible("#tab-guest")) throw new Error("a guest tab on a server without guests");
+    await pageA.screenshot({ path: shot("signin.png") });
+    await register(pageA, alice);
+    await register(pageB, bob);
+    signedInAt = Date.now();
+  });
+  if (!ready) return;
+
+  await run.step("a display name with HTML in it is shown as text", async () => {
+    const name = await pageA.textContent("#me-name");
+    if (name !== XSS_NAME) throw new Error(`card shows ${JSON.stringify(name)}`);
+    await assertNoMarkup(pageA, "A");
+  });
+
+  await run.step("log out, then log in again with the password", async () => {
+    const refreshToken = await pageA.evaluate(() => JSON.parse(sessionStorage.getItem("chatio.session")).refreshToken);
+    await pageA.click("#signout-btn");
+    await pageA.locator("#signin:not([hidden])").waitFor();
+    const kept = await pageA.evaluate(() => [sessionStorage.getItem("chatio.session"), JSON.stringify(localStorage)]);
+    if (kept[0] !== null || kept[1].includes(refreshToken)) throw new Error("the tokens outlived the logout");
+    const reuse = await fetch(`${url}/api/chat/auth/refresh`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refreshToken }),
+    });
+    if (reuse.status !== 401) throw new Error(`the logged-out refresh token answered ${reuse.status}`);
+    await pageA.click("#tab-login");
+    await pageA.fill("#username", alice.username);
+    await pageA.fill("#password", "wrong password");
+    await pageA.click("#signin-btn");
+    await pageA.locator("#signin-error:not([hidden])").waitFor();
+    await pageA.fill("#password", PASSWORD);
+    await pageA.click("#signin-btn");
+    await pageA.locator('#conn-state[data-state="connected"]').waitFor();
+    signedInAt = Date.now();
+    const stored = await pageA.evaluate(() => JSON.stringify(localStorage));
+    if (stored.includes("refreshToken") || stored.includes("accessToken")) throw new Error("tokens in localStorage");
+  });
+
+  await run.step("A creates a private room (a Korean id) and invites B; B accepts from the sidebar", async () => {
+    await pageA.click("#new-room-btn");
+    await pageA.fill("#new-room-name", room);
+    await pageA.check("#new-room-private");
+    await pageA.click('#new-room-form button[type="submit"]');
+    await pageA.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
+    const sub = await pageA.textContent("#room-sub");
+    if (!sub.startsWith("Private room")) throw new Error(`subtitle ${JSON.stringify(sub)}`);
+    await pageA.click("#invite-btn");
+    await pageA.fill("#invite-name", bob.username);
+    await pageA.press("#invite-name", "Enter");
+    await pageA.locator("#invite-dialog:not([open])").waitFor({ state: "attached" });
+    await pageB.locator(`#invitations li[data-room="${room}"]`).waitFor();
+    await pageB.screenshot({ path: shot("invitation-dark.png") });
+    await pageB.click(`#invitations li[data-room="${room}"] button:has-text("Accept")`);
+    await pageB.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
+    await pageA.locator(`#members li[data-user="${bob.username}"]`).waitFor();
+  });
+
+  await run.step("an invitation declined: the inviter is told", async () => {
+    await pageA.click("#new-room-btn");
+    await pageA.fill("#new-room-name", declined);
+    await pageA.check("#new-room-private");
+    await pageA.click('#new-room-form button[type="submit"]');
+    await pageA.locator(`#room-list li[data-room="${declined}"]`).waitFor();
+    await pageA.click("#invite-btn");
+    await pageA.fill("#invite-name", bob.username);
+    await pageA.press("#invite-name", "Enter");
+    await pageB.click(`#invitations li[data-room="${declined}"] button:has-text("Decline")`);
+    await pageA.waitForFunction(
+      (name) => [...document.querySelectorAll("#errors .toast")].some((t) => t.textContent.includes(`${name} declined`)),
+      bob.username,
+    );
+    if (await pageB.locator(`#room-list li[data-room="${declined}"]`).count()) throw new Error("declined room listed");
+    await pageA.click(`#room-list li[data-room="${room}"] a`);
+  });
+
+  await run.step("Korean text both ways, with typing", async () => {
+    await pageB.locator("#message-input").pressSequentially("안녕", { delay: 30 });
+    await pageA.waitForFunction(() => document.querySelector("#typing").textContent.includes("is typing"));
+    await pageB.fill("#message-input", "");
+    await send(pageB, "안녕하세요 지은 씨, 오늘 바나나우유 어때요?");
+    await waitForMessage(pageA, "안녕하세요 지은 씨, 오늘 바나나우유 어때요?");
+    await send(pageA, "좋아요! 👍 https://example.com/우유");
+    await waitForMessage(pageB, "좋아요! 👍 https://example.com/우유");
+  });
+
+  await run.step("B opens a DM from A's row in the member list; A gets it with an unread marker", async () => {
+    await pageB.click(`#members li[data-user="${alice.username}"] button:has-text("Message")`);
+    await pageB.locator('#room-sub:text("Direct message")').waitFor();
+    // Titled by the other user's display name (from GET /api/chat/dms), shown as text.
+    await pageB.waitForFunction((name) => document.querySelector("#room-title").textContent === name, XSS_NAME);
+    await waitComposerReady(pageB);
+    await send(pageB, "둘이서만 얘기해요");
+    await waitForMessage(pageB, "둘이서만 얘기해요");
+    const dm = pageA.locator("#dm-list li.room-item");
+    await pageA.locator("#dm-list li.room-item.unread .badge").waitFor();
+    const badge = await pageA.textContent("#dm-list li.room-item .badge");
+    if (badge !== "1") throw new Error(`unread badge ${JSON.stringify(badge)}`);
+    await dm.locator("a").click();
+    await waitForMessage(pageA, "둘이서만 얘기해요");
+    if (await pageA.locator("#dm-list li.room-item .badge").count()) throw new Error("the badge stayed after reading");
+    await assertNoMarkup(pageA, "A");
+    await assertNoMarkup(pageB, "B");
+  });
+
+  await run.step("search finds a word in the private room; the result opens the room at that message", async () => {
+    await pageA.fill("#search-input", "바나나우유");
+    await pageA.press("#search-input", "Enter");
+    const result = pageA.locator(`#search-results a.result-link[data-room="${room}"]`);
+    await result.first().waitFor();
+    await pageA.screenshot({ path: shot("search.png") });
+    await result.first().click();
+    await pageA.locator("#search-panel").waitFor({ state: "hidden" });
+    await pageA.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
+    await pageA.locator("#messages li.message.focused").waitFor();
+  });
+
+  const burst = 3 * config.historyPageSize + 2;
+  await run.step(`a reload keeps the session and the room; ${burst} messages are paged back by scrolling up`, async () => {
+    await pageB.click(`#room-list li[data-room="${room}"] a`);
+    await waitComposerReady(pageB);
+    for (let i = 1; i <= burst; i++) await send(pageB, `줄 ${i}`);
+    await waitForMessage(pageB, `줄 ${burst}`);
+    socketsA.sent.length = 0;
+    await pageA.reload();
+    await pageA.locator('#conn-state[data-state="connected"]').waitFor();
+    if (!(await pageA.isHidden("#signin"))) throw new Error("signed out by a reload");
+    await pageA.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
+    await waitForMessage(pageA, `줄 ${burst}`);
+    for (let i = 0; i < 10 && (await pageA.isVisible("#older-btn")); i++) {
+      await pageA.evaluate(() => {
+        document.getElementById("scroller").scrollTop = 0;
+      });
+      await pageA.waitForTimeout(250);
+    }
+    const pages = socketsA.sent.filter((frame) => frame.includes('"history"') && frame.includes('"before"'));
+    if (pages.length < 2) throw new Error(`${pages.length} history pages asked for`);
+    const seqs = await pageA.$$eval("#messages li.message[data-seq]", (nodes) => nodes.map((n) => Number(n.dataset.seq)));
+    if (seqs[0] !== 1 || !seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 1)) {
+      throw new Error(`seqs after paging back: ${JSON.stringify(seqs)}`);
+    }
+  });
+
+  await run.step("the access token is renewed before it expires (refresh_session), the socket stays up", async () => {
+    const ttl = config.accessTokenTtlSeconds * 1000;
+    const closedBefore = socketsA.closed;
+    await pageA.waitForTimeout(Math.max(0, signedInAt + ttl + 2_000 - Date.now()));
+    await pageA.locator('#conn-state[data-state="connected"]').waitFor();
+    if (!socketsA.sent.some((frame) => frame.includes('"refresh_session"'))) throw new Error("no refresh_session sent");
+    if (socketsA.closed !== closedBefore) throw new Error("a WebSocket closed while the token was renewed");
+    await send(pageA, "토큰이 바뀌어도 그대로");
+    await waitForMessage(pageB, "토큰이 바뀌어도 그대로");
+  });
+
+  await run.step("the process serving A is killed: A reconnects to another one and catches up", async () => {
+    const victim = await servedBy(pageA);
+    const pid = Number(pods.get(victim));
+    if (!pid) throw new Error(`A is served by ${victim}, not one of ${[...pods.keys()]}`);
+    const bobMoves = (await servedBy(pageB)) === victim;
+    process.kill(pid, "SIGKILL");
+    await pageA.locator('#conn-state[data-state="reconnecting"]').waitFor();
+    let missed = null;
+    if (!bobMoves) {
+      missed = "프로세스가 죽은 동안";
+      await send(pageB, missed);
+      await waitForMessage(pageB, missed);
+    }
+    await pageA.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30_000 });
+    const now = await servedBy(pageA);
+    if (!now || now === victim) throw new Error(`A is served by ${now} after ${victim} died`);
+    if (missed) await waitForMessage(pageA, missed, 15_000);
+    await pageB.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30_000 });
+    await waitComposerReady(pageA);
+    await send(pageA, "다시 연결됐어요");
+    await waitForMessage(pageB, "다시 연결됐어요", 15_000);
+    const ids = await confirmedIds(pageA);
+    if (new Set(ids).size !== ids.length) throw new Error("a message shown twice");
+    console.log(`     (A moved from ${victim} to ${now}; B ${bobMoves ? "moved too" : "stayed"})`);
+  });
+
+  await run.step("screenshots: desktop light and dark, 360 px light and dark; the list keeps >= 60 %", async () => {
+    const desktopA = await pageA.screenshot({ path: shot("desktop-light.png") });
+    const desktopB = await pageB.screenshot({ path: shot("desktop-dark.png") });
+    await sideBySide(run.browser, [desktopA, desktopB], shot("desktop-both.png"), 2480, 800);
+    const shares = [];
+    const narrow = [];
+    for (const [page, name] of [[pageA, "phone-light.png"], [pageB, "phone-dark.png"]]) {
+      await page.setViewportSize({ width: 360, height: 640 });
+      await page.waitForTimeout(300);
+      narrow.push(await page.screenshot({ path: shot(name) }));
+      shares.push(await messageListShare(page));
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 360) throw new Error(`${name}: the page is ${wide} px wide`);
+    }
+    await pageB.click("#menu-btn");
+    await pageB.locator("#sidebar").waitFor();
+    await pageB.waitForTimeout(300);
+    narrow.push(await pageB.screenshot({ path: shot("phone-drawer-dark.png") }));
+    await pageB.keyboard.press("Escape");
+    await sideBySide(run.browser, narrow, shot("phones.png"), 1200, 700);
+    if (shares.some((share) => share < 0.6)) throw new Error(`message list shares ${shares.map((s) => s.toFixed(2))}`);
+  });
+
+  await run.step("no script errors in either page", () => {
+    if (run.pageErrors.length) throw new Error(run.pageErrors.join("; "));
+  });
+}
+
+await run.finish(main);

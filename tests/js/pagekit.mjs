@@ -1,0 +1,196 @@
+// Shared by the browser tests (page.mjs, page_accounts.mjs): Debian's Chromium through playwright-core,
+// named checks, pages that record script errors, a switch that cuts one page's network.
+
+import { chromium } from "playwright-core";
+
+export const STEP_TIMEOUT_MS = 8_000;
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+export class Run {
+  constructor(deadlineMs) {
+    this.failed = 0;
+    this.pageErrors = [];
+    this.browser = null;
+    this.pages = new Map(); // name -> page, described after a failed check
+    this.deadline = setTimeout(async () => {
+      console.error(`FAIL run did not finish within ${deadlineMs / 1000} s`);
+      await this.browser?.close().catch(() => {});
+      process.exit(1);
+    }, deadlineMs);
+  }
+
+  async launch() {
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  }
+
+  /** Run one named check; a thrown error or a false result is a failure. Returns whether it passed. */
+  async step(name, body) {
+    try {
+      const result = await body();
+      if (result === false) throw new Error("condition was false");
+      console.log(`ok   ${name}`);
+      return true;
+    } catch (err) {
+      this.failed += 1;
+      console.log(`FAIL ${name}: ${String(err.message || err).split("\n")[0]}`);
+      for (const [who, page] of this.pages) {
+        const state = await describePage(page).catch((e) => `(not described: ${e.message})`);
+        console.log(`     ${who}: ${state}`);
+      }
+      return false;
+    }
+  }
+
+  /** A page in its own browser context (its own storage), recording script errors and HTTP failures. */
+  async newPage(name, { width = 1200, height = 760, colorScheme = "light", allowHttpErrors = [] } = {}) {
+    const context = await this.browser.newContext({ viewport: { width, height }, deviceScaleFactor: 1, colorScheme });
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    this.pages.set(name, page);
+    page.on("pageerror", (err) => this.pageErrors.push(`${name}: ${err.message}`));
+    page.on("console", (msg) => {
+      if (msg.type() !== "error") return;
+      const text = msg.text();
+      // A failed request is reported below with its status; the console repeats it.
+      if (/Failed to load resource|WebSocket connection to .* failed/.test(text)) return;
+      this.pageErrors.push(`${name} console: ${text} (${msg.location().url})`);
+    });
+    page.on("response", (response) => {
+      const status = response.status();
+      if (status >= 400 && !allowHttpErrors.some((allowed) => allowed(response))) {
+        this.pageErrors.push(`${name}: HTTP ${status} for ${response.url()}`);
+      }
+    });
+    return page;
+  }
+
+  async finish(main) {
+    try {
+      await main();
+    } catch (err) {
+      this.failed += 1;
+      console.log(`FAIL unexpected error: ${err.stack || err}`);
+    } finally {
+      await this.browser?.close().catch(() => {});
+      clearTimeout(this.deadline);
+    }
+    if (this.failed) {
+      console.error(`FAILED: ${this.failed} check(s) failed`);
+      process.exit(1);
+    }
+    console.log("passed: all checks");
+    process.exit(0);
+  }
+}
+
+/** What a page shows: connection, banner, toasts and the last lines of the conversation. */
+function describePage(page) {
+  return page.evaluate(() => {
+    const text = (selector) => [...document.querySelectorAll(selector)].map((n) => n.textContent.trim()).join(" | ");
+    const lines = [...document.querySelectorAll("#messages li")].slice(-6).map((n) => n.textContent.trim().slice(0, 60));
+    return JSON.stringify({
+      conn: text("#conn-state"),
+      notice: text("#notice"),
+      toasts: text("#errors li"),
+      room: text("#room-title"),
+      last: lines,
+    });
+  });
+}
+
+/**
+ * A switch for one page's Socket.IO traffic: while `cut`, its WebSockets are closed and its polling
+ * requests fail, as when a network drops. Playwright proxies the traffic; the server sees a normal client.
+ */
+export async function cuttableNetwork(page) {
+  const network = { cut: false, sockets: new Set() };
+  await page.route(/\/socket\.io\//, (route) => (network.cut ? route.abort("internetdisconnected") : route.continue()));
+  await page.routeWebSocket(/\/socket\.io\//, (ws) => {
+    if (network.cut) {
+      ws.close({ code: 1006, reason: "network cut" });
+      return;
+    }
+    const server = ws.connectToServer();
+    network.sockets.add({ ws, server });
+  });
+  network.drop = async () => {
+    network.cut = true;
+    for (const { ws, server } of network.sockets) {
+      await server.close().catch(() => {});
+      await ws.close({ code: 1001, reason: "network cut" }).catch(() => {});
+    }
+    network.sockets.clear();
+  };
+  network.restore = () => {
+    network.cut = false;
+  };
+  return network;
+}
+
+/** The textContent of every confirmed message text in the open room, in order. */
+export const messageTexts = (page) =>
+  page.$$eval("#messages li.message[data-id] .text", (nodes) => nodes.map((n) => n.textContent));
+
+/** Wait until a confirmed message whose text is exactly `text` is shown. */
+export async function waitForMessage(page, text, timeout = STEP_TIMEOUT_MS) {
+  await page.waitForFunction(
+    (wanted) =>
+      [...document.querySelectorAll("#messages li.message[data-id] .text")].some((n) => n.textContent === wanted),
+    text,
+    { timeout },
+  );
+}
+
+/** The ids of the confirmed messages shown, in order. */
+export const confirmedIds = (page) =>
+  page.$$eval("#messages li.message[data-id]", (nodes) => nodes.map((n) => n.dataset.id));
+
+export async function send(page, text) {
+  await page.fill("#message-input", text);
+  await page.press("#message-input", "Enter");
+}
+
+export async function waitComposerReady(page) {
+  await page.locator("#message-input:not([disabled])").waitFor();
+}
+
+/** No element made from user text: no <img>, <b> or <script> in the chat, no global set by a payload. */
+export async function assertNoMarkup(page, who) {
+  const markup = await page.evaluate(() => ({
+    img: document.querySelectorAll("#shell img:not([src='favicon.svg'])").length,
+    bold: document.querySelectorAll("#shell b").length,
+    script: document.querySelectorAll("body script").length,
+    xss: typeof window.__xss,
+  }));
+  if (markup.img || markup.bold || markup.script || markup.xss !== "undefined") {
+    throw new Error(`${who}: user text became markup ${JSON.stringify(markup)}`);
+  }
+}
+
+/** The share of the viewport's height that the message list (the scroller) takes. */
+export async function messageListShare(page) {
+  return page.evaluate(() => document.getElementById("scroller").getBoundingClientRect().height / window.innerHeight);
+}
+
+/** Put screenshots side by side in one PNG, rendered by the browser itself. */
+export async function sideBySide(browser, pngs, target, width = 1740, height = 800) {
+  const page = await browser.newPage({ viewport: { width, height } });
+  const img = (png) => `data:image/png;base64,${png.toString("base64")}`;
+  await page.setContent(
+    `<body style="margin:0;display:flex;gap:20px;padding:20px;background:#c9ced8;align-items:flex-start">${pngs
+      .map((png) => `<img src="${img(png)}" style="box-shadow:0 2px 10px #0004">`)
+      .join("")}</body>`,
+  );
+  await page.screenshot({ path: target, fullPage: true });
+  await page.close();
+}
