@@ -84,6 +84,10 @@ class Outcome:
     cpu_seconds: list[float]
     delivered: int
     publish_usec: float
+    #: (calls, us per call) of Lua scripts: while connecting and joining (presence), and while chatting
+    #: (the shared rate limit).
+    ramp_scripts: tuple[int, float]
+    hold_scripts: tuple[int, float]
 
 
 def received_from_redis(server: Server) -> int:
@@ -93,7 +97,7 @@ def received_from_redis(server: Server) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-async def publish_cost(url: str, command: str) -> tuple[int, int]:
+async def command_cost(url: str, command: str) -> tuple[int, int]:
     """(calls, microseconds) of ``command`` summed over the cluster's masters since their stats reset."""
     cluster = redis_client(url, timeout=2.0, decode=True)
     assert isinstance(cluster, RedisCluster)
@@ -150,12 +154,14 @@ async def run_fanout(fanout: str, url: str, args: argparse.Namespace) -> Outcome
             drain_sec=5.0,
         )
         swarm = PlacedSwarm(config, [server.url for server in servers])
+        await reset_stats(url)
         ramp = await swarm.ramp()
         if ramp.failed:
             logs = "\n".join(server.output(4000) for server in servers)
             raise RuntimeError(f"{fanout}: {ramp.failed} connections failed: {ramp.errors}\n{logs}")
         try:
             await swarm.settle(0.5, 5)
+            ramp_scripts = await command_cost(url, "evalsha")
             await reset_stats(url)
             before = [received_from_redis(server) for server in servers]
             meters = [CpuMeter(server.pid) for server in servers]
@@ -164,7 +170,8 @@ async def run_fanout(fanout: str, url: str, args: argparse.Namespace) -> Outcome
             after = [received_from_redis(server) for server in servers]
         finally:
             await swarm.close()
-        calls, usec = await publish_cost(url, "spublish" if fanout == "sharded" else "publish")
+        calls, usec = await command_cost(url, "spublish" if fanout == "sharded" else "publish")
+        hold_scripts = await command_cost(url, "evalsha")
         return Outcome(
             fanout=fanout,
             sent=step.acked,
@@ -173,6 +180,8 @@ async def run_fanout(fanout: str, url: str, args: argparse.Namespace) -> Outcome
             cpu_seconds=cpu,
             delivered=step.delivered,
             publish_usec=usec / calls if calls else 0.0,
+            ramp_scripts=(ramp_scripts[0], ramp_scripts[1] / max(ramp_scripts[0], 1)),
+            hold_scripts=(hold_scripts[0], hold_scripts[1] / max(hold_scripts[0], 1)),
         )
     finally:
         for server in servers:
@@ -203,6 +212,11 @@ def table(outcomes: Sequence[Outcome], shares: Sequence[float]) -> str:
         lines.append(
             f"{outcome.fanout:<9}{'all':>8}{'':>12}{total:>12}{total / max(outcome.sent, 1):>13.2f}"
             f"{sum(outcome.cpu_seconds):>8.2f}   ({outcome.sent} messages published)"
+        )
+        (ramp_calls, ramp_us), (hold_calls, hold_us) = outcome.ramp_scripts, outcome.hold_scripts
+        lines.append(
+            f"{outcome.fanout:<9}Redis Lua scripts: {ramp_calls} while connecting and joining, "
+            f"{ramp_us:.1f} us each; {hold_calls} while chatting, {hold_us:.1f} us each"
         )
     by_kind = {outcome.fanout: outcome for outcome in outcomes}
     classic, sharded = by_kind.get("classic"), by_kind.get("sharded")
