@@ -72,7 +72,7 @@ class RedisPods:
 
 async def presence_keys(client: RedisClient, prefix: str) -> list[str]:
     """Every presence key of ``prefix`` (they share one hash slot, so one DEL takes them all)."""
-    return [key async for key in client.scan_iter(f"{{{prefix}:presence}}:*")]
+    return [key async for key in client.scan_iter(f"{{{prefix}:presence}}:*", count=1000)]
 
 
 def recorder(presence: RedisPresence) -> Recorder:
