@@ -14,6 +14,8 @@ from typing import Any, Protocol, TypeVar
 
 from chatio import errors
 from chatio.accounts.identity import Identity
+from chatio.chat.catchup import catch_up
+from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
 from chatio.errors import ChatError
@@ -36,10 +38,6 @@ from chatio.store.access import BAN, MUTE, AuditEntry, Restriction
 
 __all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
 
-#: Unread counts stop counting here (a client shows "999+").
-UNREAD_CAP = 1000
-#: The most rooms a user's room list shows.
-ROOM_LIST_MAX = 200
 #: Socket.IO rooms of users start with a character that chat room ids cannot hold.
 USER_ROOM_PREFIX = "@user:"
 
@@ -48,10 +46,6 @@ def user_room(user_id: str) -> str:
     """The room every socket of a user is in, on every process: to reach all of a user's devices."""
     return f"{USER_ROOM_PREFIX}{user_id}"
 
-
-#: ``join_room`` replays changes from this many change numbers before the client's ``sinceChange``: two
-#: concurrent changes may become visible out of number order, and replaying a change is harmless.
-CHANGE_MARGIN = 16
 
 T = TypeVar("T")
 
@@ -117,17 +111,6 @@ class Joined:
     reading: Reading | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Reading:
-    """Where a user stands in a room: their read mark, how many messages of others came after it, and the
-    room's newest message."""
-
-    room: str
-    last_read: int
-    unread: int
-    last_message: Message | None
-
-
 class ChatService:
     """One per process. Every public coroutine raises :class:`ChatError` for a refused command."""
 
@@ -149,6 +132,7 @@ class ChatService:
         self._connections: dict[str, Connection] = {}
         self._local_rooms: dict[str, set[str]] = {}
         #: Mutes of users with sockets here, by (room, user id): until when (ms), None for until lifted.
+        self.reads = ReadMarks(store)
         self._muted: dict[tuple[str, str], int | None] = {}
         #: Where moderation actions taken by the core itself (deleting others' messages) are recorded.
         self.audit: Callable[[AuditEntry], Awaitable[None]] | None = None
@@ -214,28 +198,20 @@ class ChatService:
             await self._outbox.enter(sid, room_id)
             if first:
                 await self._outbox.emit("user_joined", {"room": room_id, "user": user}, to=room_id, skip=sid)
-        change = await self._store_call(self.store.last_change(room_id))
-        history, reset = await self._history_for_join(room_id, since_seq)
-        changes: list[Message] = []
-        if since_seq is not None and since_change is not None and not reset:
-            changed = await self._store_call(
-                self.store.changes(
-                    room_id,
-                    after_change=max(0, since_change - CHANGE_MARGIN),
-                    upto_seq=since_seq,
-                    limit=self.settings.catchup_max,
-                )
+        settings = self.settings
+        caught = await self._store_call(
+            catch_up(
+                self.store,
+                room_id,
+                since_seq,
+                since_change,
+                page_size=settings.history_page_size,
+                most=settings.catchup_max,
             )
-            if changed.has_more:
-                latest = await self._store_call(
-                    self.store.page(room_id, limit=self.settings.history_page_size)
-                )
-                history, reset = latest.messages, True
-            else:
-                changes = changed.messages
+        )
         members = await self.presence.members(room_id)
-        reading = await self.reading(connection.identity, room_id, first_visit=True)
-        return Joined(room, members, history, reset, changes, change, reading)
+        reading = await self._store_call(self.reads.reading(connection.identity, room_id, first_visit=True))
+        return Joined(room, members, caught.history, caught.reset, caught.changes, caught.change, reading)
 
     async def _check_restrictions(self, identity: Identity, room_id: str) -> None:
         """Refuse a banned user; remember a muted one's mute for ``send``."""
@@ -312,25 +288,6 @@ class ChatService:
             if existing is None:  # pragma: no cover - deleted in between
                 raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist") from None
             return existing
-
-    async def _history_for_join(self, room_id: str, since_seq: int | None) -> tuple[list[Message], bool]:
-        """The join ack's history and ``reset`` flag (docs/protocol.md, join_room)."""
-        if since_seq is not None:
-            after = await self._store_call(
-                self.store.page(room_id, after=since_seq, limit=self.settings.catchup_max)
-            )
-            if after.messages and not after.has_more and after.messages[0].seq == since_seq + 1:
-                return after.messages, False
-        latest = await self._store_call(self.store.page(room_id, limit=self.settings.history_page_size))
-        if since_seq is None:
-            return latest.messages, False
-        newest = latest.messages[-1].seq if latest.messages else 0
-        # Too much to replay, messages after since_seq are gone (retention removed them), or the client
-        # knows of messages this room never had (its store was reset): start over. Otherwise nothing came
-        # after since_seq.
-        removed = bool(after.messages) and after.messages[0].seq != since_seq + 1
-        reset = after.has_more or removed or since_seq > newest
-        return (latest.messages, True) if reset else ([], False)
 
     def _require_member(self, sid: str, room_id: str) -> Connection:
         connection = self._connections[sid]
@@ -473,40 +430,19 @@ class ChatService:
 
     # --- read marks ------------------------------------------------------------------------------
 
-    async def reading(self, identity: Identity, room_id: str, *, first_visit: bool = False) -> Reading:
-        """The user's :class:`Reading` of a room. On a ``first_visit`` (a join without a read mark) the
-        room's newest message counts as read: joining a busy room shows nothing unread."""
-        newest = (await self._store_call(self.store.page(room_id, limit=1))).messages
-        last = newest[0] if newest else None
-        mark = await self._store_call(self.store.last_read(room_id, identity.user_id))
-        if mark is None:
-            mark = 0
-            if first_visit:
-                seq = 0 if last is None else last.seq
-                mark = await self._store_call(
-                    self.store.mark_read(room_id, identity.user_id, identity.username, seq)
-                )
-        unread = await self._store_call(self.store.unread(room_id, identity.user_id, mark, cap=UNREAD_CAP))
-        return Reading(room_id, mark, unread, last)
+    async def reading(self, identity: Identity, room_id: str) -> Reading:
+        """The user's :class:`~chatio.chat.reads.Reading` of a room."""
+        return await self._store_call(self.reads.reading(identity, room_id))
 
     async def room_list(self, identity: Identity, rooms: list[str]) -> list[tuple[Room, Reading]]:
-        """The user's rooms (those they ever joined, and ``rooms``), each with the user's :class:`Reading`."""
-        marks = await self._store_call(self.store.read_rooms(identity.user_id, limit=ROOM_LIST_MAX))
-        listed = []
-        for room_id in sorted({mark.room for mark in marks} | set(rooms))[:ROOM_LIST_MAX]:
-            room = await self._store_call(self.store.get_room(room_id))
-            if room is not None:
-                listed.append((room, await self.reading(identity, room_id)))
-        return listed
+        """The user's rooms (those they ever joined, and ``rooms``), each with their reading."""
+        return await self._store_call(self.reads.room_list(identity, rooms))
 
     async def mark_read(self, sid: str, room_id: str, seq: int) -> Reading:
         """Raise the user's read mark (never lower it, whichever device asks); the user's other devices,
         and the room's members unless the room opted out of receipts, get ``read {room, user, seq}``."""
         identity = self._require_member(sid, room_id).identity
-        newest = (await self._store_call(self.store.page(room_id, limit=1))).messages
-        seq = min(seq, newest[0].seq if newest else 0)
-        before = await self._store_call(self.store.last_read(room_id, identity.user_id))
-        mark = await self._store_call(self.store.mark_read(room_id, identity.user_id, identity.username, seq))
+        before, mark = await self._store_call(self.reads.mark(identity, room_id, seq))
         if before is None or mark > before:
             room = await self._store_call(self.store.get_room(room_id))
             to = [user_room(identity.user_id)] + ([room_id] if room is None or room.receipts else [])

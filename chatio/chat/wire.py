@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from chatio.chat.reads import Reading
 from chatio.store import Message, Quote, Room
-
-if TYPE_CHECKING:
-    from chatio.chat.service import Reading
 
 
 def message_wire(message: Message) -> dict[str, Any]:
