@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 from chatio import errors
 from chatio.accounts.identity import Identity
 from chatio.chat.catchup import catch_up
+from chatio.chat.mutes import Mutes
 from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
@@ -131,9 +132,8 @@ class ChatService:
         self._outbox = outbox
         self._connections: dict[str, Connection] = {}
         self._local_rooms: dict[str, set[str]] = {}
-        #: Mutes of users with sockets here, by (room, user id): until when (ms), None for until lifted.
         self.reads = ReadMarks(store)
-        self._muted: dict[tuple[str, str], int | None] = {}
+        self.mutes = Mutes()
         #: Where moderation actions taken by the core itself (deleting others' messages) are recorded.
         self.audit: Callable[[AuditEntry], Awaitable[None]] | None = None
         self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
@@ -181,7 +181,8 @@ class ChatService:
         connection = self._connections[sid]
         user = connection.identity.username
         room = await self._room_for_join(room_id, connection.identity)
-        await self._check_restrictions(connection.identity, room_id)
+        restrictions = await self._store_call(self.admission.restrictions(connection.identity, room_id))
+        self.mutes.admit(connection.identity.user_id, room_id, restrictions)
         if room_id not in connection.rooms:
             if len(connection.rooms) >= self.settings.rooms_per_connection:
                 raise ChatError(
@@ -213,46 +214,21 @@ class ChatService:
         reading = await self._store_call(self.reads.reading(connection.identity, room_id, first_visit=True))
         return Joined(room, members, caught.history, caught.reset, caught.changes, caught.change, reading)
 
-    async def _check_restrictions(self, identity: Identity, room_id: str) -> None:
-        """Refuse a banned user; remember a muted one's mute for ``send``."""
-        key = (room_id, identity.user_id)
-        self._muted.pop(key, None)
-        for restriction in await self._store_call(self.admission.restrictions(identity, room_id)):
-            if restriction.kind == BAN:
-                raise ChatError(
-                    errors.BANNED,
-                    f"you are banned from room {room_id!r}",
-                    field="room",
-                    untilMs=restriction.until,
-                )
-            if restriction.kind == MUTE:
-                self._muted[key] = restriction.until
-
-    def _check_muted(self, identity: Identity, room_id: str) -> None:
-        key = (room_id, identity.user_id)
-        if key not in self._muted:
-            return
-        until = self._muted[key]
-        if until is not None and until <= now_ms():
-            del self._muted[key]
-            return
-        raise ChatError(errors.MUTED, f"you are muted in room {room_id!r}", field="room", untilMs=until)
-
     async def apply(self, signal: dict[str, Any]) -> None:
         """Carry out a moderation signal (from this or another process) on this process's sockets."""
         action, room_id, user_id = signal.get("action"), signal.get("room"), signal.get("userId")
         if not isinstance(room_id, str) or not isinstance(user_id, str):
             return
-        key = (room_id, user_id)
         if action in ("kick", BAN):
             for connection in list(self._connections.values()):
                 if connection.identity.user_id == user_id and room_id in connection.rooms:
                     await self._leave(connection, room_id)
         elif action == MUTE:
+            until = signal.get("until")
             if any(c.identity.user_id == user_id for c in self._connections.values()):
-                self._muted[key] = signal.get("until")
+                self.mutes.mute(user_id, room_id, until if isinstance(until, int) else None)
         elif action == "unmute":
-            self._muted.pop(key, None)
+            self.mutes.unmute(user_id, room_id)
 
     async def leave(self, sid: str, room_id: str) -> None:
         connection = self._connections[sid]
@@ -309,7 +285,7 @@ class ChatService:
         once stored."""
         connection = self._require_member(sid, room_id)
         identity = connection.identity
-        self._check_muted(identity, room_id)
+        self.mutes.check(identity.user_id, room_id)
         await self._limit(identity)
         quote = None
         if reply_to is not None:
@@ -349,7 +325,7 @@ class ChatService:
     async def edit(self, sid: str, room_id: str, message_id: str, text: str) -> Message:
         """Replace the text of one's own message; the others get ``message_updated``."""
         identity = self._require_member(sid, room_id).identity
-        self._check_muted(identity, room_id)
+        self.mutes.check(identity.user_id, room_id)
         await self._limit(identity)
         message = await self._message(room_id, message_id)
         if message.user_id != identity.user_id:
