@@ -310,3 +310,33 @@ async def test_a_ban_and_a_mute_reach_the_users_sockets_on_every_process(
     finally:
         for client in (owner, member, near, far):
             await client.sio.disconnect()
+
+
+async def test_reading_on_one_device_clears_unread_on_the_other_process(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    one, two = await launch(["pod-1", "pod-2"], cluster_env, pods_to_stop)
+    alice, phone, laptop = (
+        await connect(one.url, "alice"),
+        await connect(one.url, "bob"),
+        await connect(two.url, "bob"),
+    )
+    try:
+        await alice.join("lobby")
+        await phone.join("lobby")
+        await laptop.join("lobby")
+        sent = [
+            (await alice.call("send_message", {"room": "lobby", "text": f"m{n}"}))["message"]
+            for n in range(3)
+        ]
+        assert (await laptop.join("lobby"))["unread"] == 3
+        read = await phone.call("mark_read", {"room": "lobby", "seq": sent[-1]["seq"]})
+        assert (read["lastRead"], read["unread"]) == (3, 0)
+        assert await laptop.expect("read") == {"room": "lobby", "user": "bob", "seq": 3}
+        assert await alice.expect("read") == {"room": "lobby", "user": "bob", "seq": 3}
+        again = await laptop.join("lobby")
+        assert (again["lastRead"], again["unread"], again["lastMessage"]["id"]) == (3, 0, sent[-1]["id"])
+        assert (await laptop.call("mark_read", {"room": "lobby", "seq": 1}))["lastRead"] == 3
+    finally:
+        for client in (alice, phone, laptop):
+            await client.sio.disconnect()
