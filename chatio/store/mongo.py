@@ -316,7 +316,16 @@ class MongoStore:
             _literal(*rooms)
         async with self._guard("search"):
             cursor = await self._messages.aggregate(search_pipeline(plan, rooms, limit=limit, skip=skip))
-            return [message_from_document(document) async for document in cursor]
+            documents = [document async for document in cursor]
+            by_room: dict[str, list[Document]] = {}
+            for document in documents:
+                by_room.setdefault(document["room"], []).append(document)
+            counted = {
+                message.id: message
+                for room, found in by_room.items()
+                for message in await self._with_reply_counts(room, found)
+            }
+        return [counted[document["_id"]] for document in documents]
 
     # --- changes ----------------------------------------------------------------------------------------
 

@@ -187,6 +187,11 @@ async def test_unread_counts_follow_reading_on_another_device(server: RunningSer
                 mine = await response.json()
             async with http.get(f"{server.url}/api/chat/rooms/lobby/reads", headers=auth) as response:
                 hidden = response.status
+            grant = await http.post(f"{server.url}/api/chat/auth/guest", json={"username": "alice"})
+            owner = {"Authorization": f"Bearer {(await grant.json())['accessToken']}"}
+            async with http.get(f"{server.url}/api/chat/rooms/lobby/reads", headers=owner) as response:
+                receipts = await response.json()  # the room's owner still sees them
+        assert receipts == {"reads": [{"user": "bob", "seq": 3}, {"user": "alice", "seq": 0}]}
         assert [(r["id"], r["role"], r["lastRead"], r["unread"]) for r in mine["rooms"]] == [
             ("lobby", None, 3, 0)
         ]

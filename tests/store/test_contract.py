@@ -191,6 +191,7 @@ async def test_reply_counts_count_stored_replies_once(store: Store) -> None:
     await store.append(draft(text="a2", reply=parent))
     stored = await store.get_message("r1", parent.id)
     assert stored is not None and stored.reply_count == 2
+    assert [m.reply_count for m in await store.search("question", rooms=None, limit=5)] == [2]
     assert (await store.page("r1", limit=1, before=2)).messages[0].reply_count == 2
 
 
