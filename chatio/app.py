@@ -46,6 +46,7 @@ from chatio.ratelimit import RateLimiter
 from chatio.ratelimit.gate import Gate
 from chatio.realtime.namespace import ChatNamespace
 from chatio.realtime.outbox import SocketOutbox
+from chatio.realtime.plainchat import PlainChat
 from chatio.store import Store
 from chatio.store.access import AccessStore
 from chatio.store.accounts import AccountStore
@@ -79,6 +80,7 @@ def create_app(
     server = socketio_server(settings, client_manager or backends.manager(metrics), metrics)
     core = Core.build(settings, backends, SocketOutbox(server), passwords or Passwords())
     namespace = realtime(settings, backends, core, server, metrics, authenticator)
+    plain = plain_websocket(core, server, namespace)
     health = readiness(backends, server, core)
 
     app = web.Application()
@@ -96,13 +98,26 @@ def create_app(
 
     app.on_response_prepare.append(page_headers)
     server.attach(app, socketio_path="socket.io")
-    app.add_routes([*operation_routes(health), *rest_routes(), *page_routes(settings.static_dir)])
+    app.add_routes(
+        [*operation_routes(health), *rest_routes(), *plain.routes(), *page_routes(settings.static_dir)]
+    )
 
     app.cleanup_ctx.append(backends.lifetime)
     app.cleanup_ctx.append(core.lifetime(namespace))
     if backends.cluster is not None:
         app.cleanup_ctx.append(backends.cluster.lifetime)
     return app
+
+
+def plain_websocket(core: Core, server: ChatServer, namespace: ChatNamespace) -> PlainChat:
+    """``/ws/chat`` (seed 001's protocol) on the same chat core, manager and limits as the namespace."""
+    return PlainChat(
+        core.chat,
+        core.accounts,
+        server,
+        accepting=lambda: namespace.accepting,
+        connect_gate=namespace.connect_gate,
+    )
 
 
 def socketio_server(settings: Settings, client_manager: Any, metrics: Metrics) -> ChatServer:

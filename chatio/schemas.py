@@ -320,6 +320,41 @@ class RoomListQuery(_Strict):
     after = _room()
 
 
+class PlainFrame(_Strict):
+    """A frame of ``/ws/chat`` (seed 001's protocol): ``type`` and, but for PING, ``roomId``; TALK needs a
+    ``message``. ``userId`` is taken and ignored: the server knows who is connected."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("ENTER", "TALK", "LEAVE", "PING")))
+    roomId = _room()
+    userId = fields.String(validate=validate.Length(max=256))
+    message = fields.String()
+    sinceSeq = _seq()
+    clientMsgId = Name(CLIENT_MSG_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")
+
+    def __init__(self, *, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["type"] != "PING" and "roomId" not in data:
+            raise ValidationError("Missing data for required field.", field_name="roomId")
+        text = data.get("message")
+        if text is not None and len(text) > self.max_length:
+            raise ValidationError(f"Longer than maximum length {self.max_length}.", field_name="message")
+        if data["type"] == "TALK" and (text is None or not text.strip()):
+            raise ValidationError(
+                "Must not be blank." if text is not None else "Missing data for required field.",
+                field_name="message",
+            )
+
+    @post_load
+    def _trim(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        if data["type"] == "TALK":
+            data["message"] = data["message"].strip()
+        return data
+
+
 def load(schema: Schema, payload: object, *, prefix: str | None = None) -> dict[str, Any]:
     """Validate ``payload``; raise ``ChatError(invalid_payload)`` naming the first bad field."""
     if not isinstance(payload, dict):

@@ -15,11 +15,12 @@ May import :mod:`chatio.rfc6455`, :mod:`chatio.jsontext`, :mod:`chatio.backgroun
 :mod:`chatio.web` or the composition root.
 """
 
-from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager
+from chatio.transport.broadcast import DeliveryListener, FastManager, FastRedisManager, Foreign
 from chatio.transport.frames import text_frame
+from chatio.transport.plain import accept_websocket
 from chatio.transport.seam import ACK_REQUESTED, CLIENT_EVENT
 from chatio.transport.server import EVICT_GRACE_SECONDS, ChatServer, JsonCodec
-from chatio.transport.wire import DIRECT_BUFFER_LIMIT
+from chatio.transport.wire import DIRECT_BUFFER_LIMIT, Wire
 
 __all__ = [
     "ACK_REQUESTED",
@@ -30,6 +31,9 @@ __all__ = [
     "DeliveryListener",
     "FastManager",
     "FastRedisManager",
+    "Foreign",
     "JsonCodec",
+    "Wire",
+    "accept_websocket",
     "text_frame",
 ]

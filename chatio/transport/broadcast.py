@@ -11,7 +11,7 @@ session gets the same encoded packet on its queue, in order, still without a tas
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import socketio
@@ -19,6 +19,14 @@ import socketio
 from chatio.transport.frames import text_frame
 
 DeliveryListener = Callable[[str, int], None]
+
+
+class Foreign(Protocol):
+    """A manager participant that is no Engine.IO session (a plain WebSocket client of ``/ws/chat``): it
+    is in rooms like any socket and hears their emits, from this process and through Redis, in its terms."""
+
+    def deliver(self, event: str, args: list[Any]) -> bool:
+        """One emit that reached this participant; False when it could not take it."""
 
 
 class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base class
@@ -32,6 +40,8 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
         self.fast = fast
         self.on_delivered = on_delivered
         self._sid_rooms: dict[tuple[str, str], set[Any]] = {}
+        #: Participants by their own ``eio_sid`` that are no Engine.IO session (see :class:`Foreign`).
+        self.foreign: dict[str, Foreign] = {}
 
     # --- rooms by sid --------------------------------------------------------------------------------------
     # python-socketio finds a client's rooms by scanning (a copy of) every room of the namespace, each
@@ -85,12 +95,14 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
             self._count(
                 event, sum(1 for sid, _eio in self.get_participants(namespace, room) if sid not in skip)
             )
+            self._to_foreign(event, data, namespace, room, skip)
             return
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         try:
             encoded = orjson.dumps([event, *args])
         except TypeError:  # binary attachments and the like: python-socketio knows how
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
+            self._to_foreign(event, data, namespace, room, skip)
             return
         # Engine.IO MESSAGE (4) carrying a Socket.IO EVENT (2) for the default namespace.
         frame = text_frame(b"42" + encoded)
@@ -101,7 +113,12 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
             if sid in skip:
                 continue
             session = sessions.get(eio_sid)
-            if session is None or session.closed:
+            if session is None:
+                foreign = self.foreign.get(eio_sid) if self.foreign else None
+                if foreign is not None:
+                    delivered += foreign.deliver(event, args)
+                continue
+            if session.closed:
                 continue
             wire = session.wire
             if wire is not None:
@@ -111,6 +128,15 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base 
                 queued = "42" + encoded.decode()
             delivered += session.enqueue(queued)
         self._count(event, delivered)
+
+    def _to_foreign(self, event: str, data: Any, namespace: str, room: Any, skip: set[Any]) -> None:
+        if not self.foreign or namespace not in self.rooms:
+            return
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        for sid, eio_sid in self.get_participants(namespace, room):
+            foreign = self.foreign.get(eio_sid)
+            if foreign is not None and sid not in skip:
+                foreign.deliver(event, args)
 
     def _count(self, event: str, delivered: int) -> None:
         if self.on_delivered is not None and delivered:

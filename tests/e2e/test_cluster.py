@@ -13,6 +13,7 @@ import signal
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.cluster_harness import (
@@ -340,3 +341,37 @@ async def test_reading_on_one_device_clears_unread_on_the_other_process(
     finally:
         for client in (alice, phone, laptop):
             await client.sio.disconnect()
+
+
+async def test_plain_websocket_and_socketio_clients_chat_across_processes(
+    cluster_env: dict[str, str], pods_to_stop: list[ServerProcess]
+) -> None:
+    one, two = await launch(["pod-1", "pod-2"], cluster_env, pods_to_stop)
+    sio = await connect(two.url, "sio")
+    async with aiohttp.ClientSession() as http:
+        plain = await http.ws_connect(one.url.replace("http", "ws") + "/ws/chat?userId=plain")
+        try:
+            await sio.join("mixed")
+            await plain.send_json({"type": "ENTER", "roomId": "mixed", "userId": "plain", "message": ""})
+            entered = await plain.receive_json(timeout=5)
+            assert entered["type"] == "ENTER" and entered["members"] == ["plain", "sio"], entered
+            assert await sio.expect("user_joined") == {"room": "mixed", "user": "plain"}
+            await plain.send_json({"type": "TALK", "roomId": "mixed", "message": "안녕, pod-2"})
+            assert (await plain.receive_json(timeout=5))["seq"] == 1
+            message = await sio.expect("message")
+            assert (message["user"], message["text"]) == ("plain", "안녕, pod-2")
+            await sio.call("send_message", {"room": "mixed", "text": "hello from pod-2"})
+            talk = await plain.receive_json(timeout=5)
+            assert (talk["type"], talk["userId"], talk["message"], talk["seq"]) == (
+                "TALK",
+                "sio",
+                "hello from pod-2",
+                2,
+            )
+            # A drained process closes its plain clients as going away (1001): they reconnect elsewhere.
+            await asyncio.to_thread(one.stop)
+            closed = await plain.receive(timeout=10)
+            assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1001, closed
+        finally:
+            await plain.close()
+            await sio.sio.disconnect()
