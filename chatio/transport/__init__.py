@@ -1,8 +1,10 @@
 """The transport: chatio's Engine.IO server, python-socketio on it, the broadcast fast path, Redis fan-out.
 
 Modules, from the wire up: :mod:`~chatio.transport.wire` (a WebSocket on a raw asyncio transport),
-:mod:`~chatio.transport.eio` (Engine.IO sessions and their pinger), :mod:`~chatio.transport.engine` (the
-Engine.IO v4 server: HTTP rules, handshake, long-polling, upgrade), :mod:`~chatio.transport.sio` (the shape
+:mod:`~chatio.transport.eio` (Engine.IO sessions), :mod:`~chatio.transport.pinger` (their heartbeat and
+deadlines), :mod:`~chatio.transport.payload` (long-polling payloads), :mod:`~chatio.transport.http` (refusals,
+bounded bodies, the cookie), :mod:`~chatio.transport.engine` (the Engine.IO v4 server: HTTP rules,
+handshake, long-polling, upgrade), :mod:`~chatio.transport.sio` (the shape
 of a Socket.IO packet), :mod:`~chatio.transport.server` (``ChatServer``: python-socketio's ``AsyncServer``
 on that engine), :mod:`~chatio.transport.broadcast` (the managers' encode-once fast path),
 :mod:`~chatio.transport.fanout` (Redis fan-out between processes), :mod:`~chatio.transport.frames`.

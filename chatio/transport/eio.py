@@ -10,42 +10,41 @@ protocol (engine.io-protocol, version 4):
   once, in call order, or after the wire's backlog when the client reads slowly. No task while idle.
 * **Upgrade**: a :class:`Probe` answers ``2probe`` with ``3probe``, releases the pending poll with a NOOP,
   and on ``5`` moves the session to its wire; anything else ends the probing WebSocket.
-* **Heartbeat**: one :class:`Pinger` per server pings every session, spread over the interval, and closes
-  a session whose PONG is late on time (a FIFO of deadlines, checked each tick); it also closes a session
-  that has not joined a Socket.IO namespace by its connect deadline.
+* **Heartbeat**: one :class:`~chatio.transport.pinger.Pinger` per server pings every session, spread over
+  the interval, and closes a session whose PONG is late on time (a FIFO of deadlines, checked each tick);
+  it also closes a session that has not joined a Socket.IO namespace by its connect deadline.
 * **The slow-consumer bound**: past ``max_backlog`` packets waiting (either transport), the engine is told
   (``overflowed``) once; the packet is dropped.
 * **Commands in order**: :meth:`Session.in_order` runs coroutines one after another, from a task that
   exists only while some wait; past :data:`COMMANDS_AHEAD` waiting, reading from the client waits too.
 
-The :class:`Engine` protocol below is all a session needs from its server (:mod:`chatio.transport.engine`).
+The :class:`Engine` protocol below is all a session needs from its server (:mod:`chatio.transport.engine`);
+the :class:`~chatio.transport.pinger.Pinger` lives in its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from chatio.rfc6455 import GOING_AWAY, NORMAL, POLICY_VIOLATION
 from chatio.transport.frames import PING_FRAME, packet_frame, text_frame
 from chatio.transport.wire import Wire
 
+if TYPE_CHECKING:
+    from chatio.transport.pinger import Pinger
+
 log = logging.getLogger(__name__)
 
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = "0", "1", "2", "3", "4", "5", "6"
-#: What separates the packets of a long-polling payload (engine.io-protocol, version 4).
-SEPARATOR: Final = "\x1e"
 #: Packets one poll answers at most: python-engineio's client refuses a payload of more.
 POLL_MAX_PACKETS: Final = 16
 #: Commands of one session waiting to run above which the session stops reading its client.
 COMMANDS_AHEAD: Final = 32
-#: How often the pinger wakes at most; each wake pings one bucket of sessions and checks deadlines.
-PING_TICK_SECONDS: Final = 0.25
 
 #: An encoded Engine.IO packet: text (type digit and data) or the bytes of a binary MESSAGE.
 Encoded = str | bytes
@@ -380,92 +379,3 @@ class Probe:
 
     def on_overflow(self) -> None:
         return None
-
-
-def encode_payload(packets: list[Encoded]) -> str:
-    """A long-polling payload: text packets as they are, binary ones as ``b`` and base64, ``\\x1e`` apart."""
-    return SEPARATOR.join(
-        packet if isinstance(packet, str) else "b" + base64.b64encode(packet).decode() for packet in packets
-    )
-
-
-def decode_payload(body: str) -> list[Encoded]:
-    """The packets of a long-polling POST body; ``ValueError`` for a malformed one."""
-    packets: list[Encoded] = []
-    for part in body.split(SEPARATOR):
-        if not part:
-            raise ValueError("an empty packet in the payload")
-        if part[0] == "b":
-            try:
-                packets.append(base64.b64decode(part[1:], validate=True))
-            except ValueError:
-                raise ValueError("a binary packet that is not base64") from None
-        elif part[0] in "0123456":
-            packets.append(part)
-        else:
-            raise ValueError(f"unknown packet type {part[0]!r}")
-    return packets
-
-
-class Pinger:
-    """Pings every session of a server, spread over the interval, and enforces the deadlines on time."""
-
-    def __init__(self, interval: float, timeout: float, connect_timeout: float, engine: Any) -> None:
-        self.interval = interval
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.tick = min(PING_TICK_SECONDS, interval / 4)
-        self._engine = engine
-        self._buckets: list[set[Session]] = [set() for _ in range(max(1, round(interval / self.tick)))]
-        self._next = 0
-        self._pongs: deque[tuple[float, float, Session]] = deque()
-        self._connects: deque[tuple[float, Session]] = deque()
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, session: Session) -> None:
-        self._buckets[self._next % len(self._buckets)].add(session)
-        self._next += 1
-        if self.connect_timeout:
-            self._connects.append((session.started + self.connect_timeout, session))
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def discard(self, session: Session) -> None:
-        for bucket in self._buckets:
-            if session in bucket:
-                bucket.remove(session)
-                return
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _run(self) -> None:
-        turn = 0
-        while True:
-            await asyncio.sleep(self.tick)
-            now = time.monotonic()
-            for session in list(self._buckets[turn]):
-                if session.ping_sent is None and not session.closed:
-                    session.ping(now)
-                    self._pongs.append((now + self.timeout, now, session))
-            turn = (turn + 1) % len(self._buckets)
-            await self._expire(now)
-
-    async def _expire(self, now: float) -> None:
-        pongs, connects = self._pongs, self._connects
-        while pongs and pongs[0][0] <= now:
-            _deadline, sent, session = pongs.popleft()
-            if session.ping_sent == sent and not session.closed:
-                await self._close(session, "ping timeout")
-        while connects and connects[0][0] <= now:
-            _deadline, session = connects.popleft()
-            if not session.closed and not self._engine.joined(session):
-                await self._close(session, "connect timeout")
-
-    async def _close(self, session: Session, reason: str) -> None:
-        try:
-            await session.close(reason)
-        except Exception:
-            log.exception("closing session %s (%s) failed", session.sid, reason)

@@ -28,34 +28,30 @@ import orjson
 from aiohttp import web
 
 from chatio.rfc6455 import NORMAL
-from chatio.transport.eio import (
-    MESSAGE,
-    NOOP,
-    OPEN,
-    Encoded,
-    Pinger,
-    Probe,
-    Session,
-    adopt,
-    decode_payload,
-    encode_payload,
-)
+from chatio.transport.eio import MESSAGE, NOOP, OPEN, Encoded, Probe, Session, adopt
 from chatio.transport.frames import text_frame
+from chatio.transport.http import (
+    BAD_HANDSHAKE_METHOD,
+    BAD_REQUEST,
+    FORBIDDEN,
+    UNKNOWN_SID,
+    UNKNOWN_TRANSPORT,
+    UNSUPPORTED_PROTOCOL,
+    GoingAway,
+    TooLarge,
+    closing,
+    environ_of,
+    read_body,
+    refusal,
+    session_cookie,
+)
+from chatio.transport.payload import decode_payload, encode_payload
+from chatio.transport.pinger import Pinger
 from chatio.transport.seam import take_over
 from chatio.transport.wire import Detached, Wire, handshake
 
 log = logging.getLogger(__name__)
 
-#: Engine.IO's error codes (engine.io-protocol: HTTP errors).
-UNKNOWN_TRANSPORT, UNKNOWN_SID, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNSUPPORTED_PROTOCOL = range(6)
-_MESSAGES: Final = {
-    UNKNOWN_TRANSPORT: "Transport unknown",
-    UNKNOWN_SID: "Session ID unknown",
-    BAD_HANDSHAKE_METHOD: "Bad handshake method",
-    BAD_REQUEST: "Bad request",
-    FORBIDDEN: "Forbidden",
-    UNSUPPORTED_PROTOCOL: "Unsupported protocol version",
-}
 TRANSPORTS: Final = ("polling", "websocket")
 #: How long a long-polling POST may take to arrive whole.
 BODY_TIMEOUT_SECONDS: Final = 10.0
@@ -225,39 +221,39 @@ class EngineServer:
         query = request.query
         cors = self._cors(request)
         if cors is None:
-            return _refusal(BAD_REQUEST, {}, context="not an accepted origin")
+            return refusal(BAD_REQUEST, {}, context="not an accepted origin")
         if request.method == "OPTIONS":
             return web.Response(status=204, headers=cors)
         if query.get("EIO") != "4":
-            return _refusal(UNSUPPORTED_PROTOCOL, cors)
+            return refusal(UNSUPPORTED_PROTOCOL, cors)
         transport = query.get("transport")
         if transport not in TRANSPORTS:
-            return _refusal(UNKNOWN_TRANSPORT, cors)
+            return refusal(UNKNOWN_TRANSPORT, cors)
         sid = query.get("sid")
         if sid is None:
             if request.method != "GET":
-                return _refusal(BAD_HANDSHAKE_METHOD, cors)
+                return refusal(BAD_HANDSHAKE_METHOD, cors)
             return await self._open(request, transport, cors)
         session = self.sessions.get(sid)
         last_poll = (
             transport == "polling" and request.method == "GET" and session is not None and session.queue
         )
         if session is None or (session.closed and not last_poll):
-            return _refusal(UNKNOWN_SID, cors)
+            return refusal(UNKNOWN_SID, cors)
         if session.closed:  # the last poll of a closed session: what waited, then CLOSE
             self._forget(session)
             return self._poll_answer(session, cors)
         if transport == "websocket":
             if request.method != "GET":
-                return _refusal(BAD_REQUEST, cors)
+                return refusal(BAD_REQUEST, cors)
             return await self._upgrade(request, session, cors)
         if session.wire is not None:
-            return _refusal(BAD_REQUEST, cors, context="the session is on a WebSocket")
+            return refusal(BAD_REQUEST, cors, context="the session is on a WebSocket")
         if request.method == "GET":
             return await self._long_poll(session, cors)
         if request.method == "POST":
             return await self._post(request, session, cors)
-        return _refusal(BAD_REQUEST, cors, context="GET or POST only")
+        return refusal(BAD_REQUEST, cors, context="GET or POST only")
 
     def _cors(self, request: web.Request) -> dict[str, str] | None:
         """The CORS headers for the request, or None when its Origin is not accepted."""
@@ -280,13 +276,13 @@ class EngineServer:
         return headers
 
     async def _open(self, request: web.Request, transport: str, cors: dict[str, str]) -> web.StreamResponse:
-        environ = _environ(request)
+        environ = environ_of(request)
         if transport == "websocket" and request.headers.get("Upgrade", "").lower() != "websocket":
-            return _refusal(BAD_REQUEST, cors, context="expected a WebSocket upgrade")
+            return refusal(BAD_REQUEST, cors, context="expected a WebSocket upgrade")
         if self.admit is not None:
             refused = await self.admit(environ)
             if refused is not None:
-                return _refusal(FORBIDDEN, cors, status=429, context=refused)
+                return refusal(FORBIDDEN, cors, status=429, context=refused)
         sid = self.generate_id()
         session = Session(self, sid, environ)
         opened = (
@@ -303,12 +299,12 @@ class EngineServer:
         )
         headers = dict(cors)
         if self.cookie:
-            headers["Set-Cookie"] = _cookie(self.cookie, sid)
+            headers["Set-Cookie"] = session_cookie(self.cookie, sid)
         self.sessions[sid] = session
         handler = self.handlers.get("connect")
         if handler is not None and await handler(sid, environ) is False:
             await session.close(Reason.SERVER_DISCONNECT, notify=False)
-            return _refusal(FORBIDDEN, cors, status=403)
+            return refusal(FORBIDDEN, cors, status=403)
         if transport == "polling":
             session.enqueue(opened)
             self.pinger.add(session)
@@ -363,7 +359,7 @@ class EngineServer:
         if session.poll is not None:
             # One pending GET per session: a second one closes it; the first gets the CLOSE packet.
             await session.close(Reason.TRANSPORT_ERROR)
-            return _refusal(BAD_REQUEST, cors, context="overlapping GET requests")
+            return refusal(BAD_REQUEST, cors, context="overlapping GET requests")
         if not session.queue:
             session.poll = poll = asyncio.get_running_loop().create_future()
             try:
@@ -373,7 +369,7 @@ class EngineServer:
                 raise
             session.poll = None
             if session.queue is None and session.closed:
-                raise _GoingAway()  # ended without a CLOSE packet: the client sees its transport fail
+                raise GoingAway()  # ended without a CLOSE packet: the client sees its transport fail
         return self._poll_answer(session, cors)
 
     def _poll_answer(self, session: Session, cors: dict[str, str], cookie: str | None = None) -> web.Response:
@@ -390,26 +386,26 @@ class EngineServer:
     async def _post(self, request: web.Request, session: Session, cors: dict[str, str]) -> web.StreamResponse:
         if session.posting:
             await session.close(Reason.TRANSPORT_ERROR)
-            return _refusal(BAD_REQUEST, cors, context="overlapping POST requests")
+            return refusal(BAD_REQUEST, cors, context="overlapping POST requests")
         session.posting = True
         try:
             try:
-                body = await asyncio.wait_for(_read_body(request, self.max_payload), self.body_timeout)
+                body = await asyncio.wait_for(read_body(request, self.max_payload), self.body_timeout)
                 packets = decode_payload(body.decode())
-            except _TooLarge:
+            except TooLarge:
                 await session.close(Reason.TRANSPORT_ERROR)
-                return _closing(_refusal(BAD_REQUEST, cors, status=413, context="payload too large"))
+                return closing(refusal(BAD_REQUEST, cors, status=413, context="payload too large"))
             except TimeoutError:
                 await session.close(Reason.TRANSPORT_ERROR)
-                return _closing(_refusal(BAD_REQUEST, cors, status=408, context="the body came too slowly"))
+                return closing(refusal(BAD_REQUEST, cors, status=408, context="the body came too slowly"))
             except ValueError as exc:  # not UTF-8, or not a payload
                 await session.refuse(exc)
-                return _refusal(BAD_REQUEST, cors, context="malformed payload")
+                return refusal(BAD_REQUEST, cors, context="malformed payload")
             for packet in packets:
                 if session.closed:
                     break
                 if not await session.take_in(packet):
-                    return _refusal(BAD_REQUEST, cors, context="malformed packet")
+                    return refusal(BAD_REQUEST, cors, context="malformed packet")
         finally:
             session.posting = False
         return web.Response(text="ok", content_type="text/html", headers=cors)
@@ -426,67 +422,3 @@ class _Refused:
 
     def on_overflow(self) -> None:
         return None
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _GoingAway(web.HTTPException):
-    """Ends a pending poll without an answer: aiohttp closes the connection."""
-
-    status_code = 503
-
-    def __init__(self) -> None:
-        super().__init__(text='{"code":3,"message":"Bad request","context":"the server is going away"}')
-        self.force_close()
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, or ``_TooLarge`` as soon as it (or its announced length) passes ``limit``."""
-    if request.content_length is not None:
-        if request.content_length > limit:
-            raise _TooLarge()
-        return await request.content.readexactly(request.content_length)
-    body = bytearray()
-    while chunk := await request.content.readany():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge()
-    return bytes(body)
-
-
-def _refusal(
-    code: int, cors: dict[str, str], *, status: int = 400, context: str | None = None
-) -> web.Response:
-    body: dict[str, Any] = {"code": code, "message": _MESSAGES[code]}
-    if context is not None:
-        body["context"] = context
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=cors)
-
-
-def _closing(response: web.Response) -> web.Response:
-    """A response after which the connection closes (its request may have left bytes unread)."""
-    response.force_close()
-    return response
-
-
-def _environ(request: web.Request) -> dict[str, Any]:
-    """What a session keeps of the request that opened it: the client's address and query string."""
-    environ: dict[str, Any] = {
-        "REMOTE_ADDR": request.remote or "unknown",
-        "QUERY_STRING": request.query_string,
-    }
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-    if forwarded:
-        environ["HTTP_X_FORWARDED_FOR"] = forwarded
-    return environ
-
-
-def _cookie(options: dict[str, Any], sid: str) -> str:
-    parts = [f"{options.get('name', 'io')}={sid}"]
-    for key, value in options.items():
-        if key == "name" or value is False:
-            continue
-        parts.append(key if value is True else f"{key}={value}")
-    return "; ".join(parts)
