@@ -28,7 +28,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 # What a Redis call may raise when the server is away: redis-py's own errors, and the OS's for sockets.
-REDIS_ERRORS: Final = (RedisError, OSError)
+# AttributeError too: redis-py's asyncio connection, reconnecting to a Redis Cluster master that died
+# meanwhile, writes to a writer it has already dropped ("'NoneType' object has no attribute 'writelines'",
+# seen in tests/e2e/test_redis_cluster.py's failover) -- an outage like any other, not a chat error.
+REDIS_ERRORS: Final = (RedisError, OSError, AttributeError)
 
 CLUSTER_SCHEMES: Final = ("redis+cluster://", "rediss+cluster://")
 

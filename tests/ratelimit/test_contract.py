@@ -111,6 +111,22 @@ async def test_while_redis_is_away_each_process_limits_alone(tmp_path: Path) -> 
         server.stop()
 
 
+@pytest.mark.redis
+async def test_redis_py_failing_mid_reconnect_is_an_outage_too(redis_url: str) -> None:
+    client = connect(redis_url, timeout=0.5, decode=True)
+    limiter = RedisRateLimiter(client, 5, prefix="t-broken")
+
+    async def fails_as_redis_py_did(**_kwargs: object) -> int:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    limiter._script = fails_as_redis_py_did  # type: ignore[assignment]  # the fault, injected
+    try:
+        assert await spend(limiter, "alice", 5) == [0.0] * 5  # the local bucket answers
+        assert await limiter.acquire("alice") > 0
+    finally:
+        await client.aclose()
+
+
 async def test_the_token_bucket_forgets_idle_users_without_scanning_on_every_call() -> None:
     from chatio.ratelimit import SWEEP_ABOVE, TokenBucketLimiter
 

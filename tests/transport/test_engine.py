@@ -106,7 +106,7 @@ async def test_a_post_is_answered_ok_and_its_packets_are_handled_in_order() -> N
         while not any(packet.startswith("431") for packet in received):
             status, text = await get(http, server.url, sid)
             assert status == 200
-            received += text.split(SEP)
+            received += [packet for packet in text.split(SEP) if packet != "2"]  # pings may come first
         assert received[0].startswith("40{") and any(p.startswith('431[{"ok":true') for p in received)
 
 
