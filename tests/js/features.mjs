@@ -111,6 +111,12 @@ async function main() {
     reaction.user === nameB && reaction.emoji === "🎉" && reaction.added === true,
     reaction,
   );
+  await bob.ask("react", { room, id: parent.id, emoji: "👍" });
+  await alice.next("reaction", (e) => e.emoji === "👍" && e.added === true);
+  const taken = await bob.ask("unreact", { room, id: parent.id, emoji: "👍" });
+  expect("unreact takes a reaction back", taken.ok && !taken.message.reactions.some((r) => r.emoji === "👍"), taken);
+  const untold = await alice.next("reaction", (e) => e.emoji === "👍" && e.added === false);
+  expect("the room hears of the unreact", untold.user === nameB, untold);
 
   const refusals = [
     ["editing another's message is forbidden", bob, "edit_message", { room, id: parent.id, text: "mine" }, "forbidden"],
@@ -144,6 +150,34 @@ async function main() {
   await mallory.next("moderated", (e) => e.action === "ban");
   const rejoin = await mallory.ask("join_room", { room });
   expect("a banned user cannot join again", rejoin.error?.code === "banned", rejoin);
+  const unban = await alice.ask("unban", { room, user: nameM });
+  const welcome = await mallory.ask("join_room", { room });
+  expect("after unban the user joins again", unban.ok && welcome.ok, [unban, welcome]);
+  const unmute = await alice.ask("unmute", { room, user: nameM });
+  let spoken;
+  for (let attempt = 0; attempt < 50 && !spoken?.ok; attempt += 1) {
+    spoken = await mallory.ask("send_message", { room, text: "thanks" });
+    if (!spoken?.ok) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  expect("after unmute the user speaks again", unmute.ok && spoken?.ok === true, [unmute, spoken]);
+  const kick = await alice.ask("kick", { room, user: nameM, reason: "take a break" });
+  await mallory.next("moderated", (e) => e.action === "kick");
+  let outside;
+  for (let attempt = 0; attempt < 50 && outside?.error?.code !== "not_in_room"; attempt += 1) {
+    outside = await mallory.ask("typing_start", { room });
+    if (outside?.error?.code !== "not_in_room") await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  expect("a kicked user's socket has left the room", kick.ok && outside?.error?.code === "not_in_room", [kick, outside]);
+  const options = await alice.ask("set_room_options", { room, receipts: false, retentionDays: 30 });
+  expect(
+    "set_room_options is acked with the room",
+    options.ok && options.room?.receipts === false && options.room?.retentionDays === 30,
+    options,
+  );
+  const roomUpdated = await bob.next("room_updated", (r) => r.id === room);
+  expect("the room gets room_updated", roomUpdated.receipts === false, roomUpdated);
+  const notOwner = await bob.ask("set_room_options", { room, receipts: true });
+  expect("a member changing the room's options is forbidden", notOwner.error?.code === "forbidden", notOwner);
 
   const seenSeq = reply.message.seq;
   const seenChange = reaction.change;
@@ -161,6 +195,7 @@ async function main() {
   // Read marks: bob reads on this device; his other device (on the other process) learns of it.
   const laptop = await user(urlA, nameB);
   await laptop.ask("join_room", { room });
+  await laptop.ask("mark_read", { room, seq: Number.MAX_SAFE_INTEGER }); // capped at the newest message
   const newer = (await alice.ask("send_message", { room, text: "still there?" })).message;
   const before = await laptop.ask("join_room", { room });
   expect("join_room counts what is unread", before.unread === 1 && before.lastMessage?.id === newer.id, before);
