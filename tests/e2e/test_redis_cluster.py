@@ -18,6 +18,7 @@ from redis.asyncio import RedisCluster
 from chatio.redisconn import connect as redis_client
 from chatio.transport.sharded import room_channel
 from tests.cluster_harness import Chatter, assert_full_ordered_history, converse, eventually, get_json, launch
+from tests.harness import connect
 from tests.procs import ServerProcess
 from tests.services import RedisClusterFactory
 
@@ -136,3 +137,26 @@ async def test_a_master_killed_mid_conversation_loses_no_acknowledged_message(
     finally:
         for chatter in chatters:
             await chatter.close()
+
+
+async def test_a_ban_reaches_the_other_process_over_a_redis_cluster(
+    redis_cluster_url: str, mongodb_uri: str, mongodb_database: str, pods_to_stop: list[ServerProcess]
+) -> None:
+    """Moderation signals (RedisSignals) ride a Redis Cluster too."""
+    env = cluster_env(redis_cluster_url, mongodb_uri, mongodb_database, "sharded")
+    one, two = await launch(["pod-1", "pod-2"], env, pods_to_stop)
+    owner, troll = await connect(one.url, "owner"), await connect(two.url, "troll")
+    try:
+        await owner.join("club")
+        await troll.join("club")
+        assert (await owner.call("ban", {"room": "club", "user": "troll"}))["ok"]
+
+        async def left() -> bool:
+            ack = await troll.call("typing_start", {"room": "club"})
+            return bool(ack.get("error", {}).get("code") == "not_in_room")
+
+        await eventually(left, 5.0, "the ban reached pod-2 over the Redis Cluster")
+        assert (await troll.call("join_room", {"room": "club"}))["error"]["code"] == "banned"
+    finally:
+        for client in (owner, troll):
+            await client.sio.disconnect()
