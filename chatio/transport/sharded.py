@@ -13,7 +13,8 @@ duplicate filter, the broadcast fast path for local delivery) with a different w
   channel and to the channel of every room with a member here. The first local join of a room subscribes,
   and the join waits (at most ``CHATIO_REDIS_TIMEOUT_SECONDS``) for Redis to confirm, so that the join's
   history and the live messages after it leave no gap; the last local member leaving releases the channel
-  after ``RELEASE_GRACE_SECONDS``, unless someone joined again meanwhile.
+  after ``RELEASE_GRACE_SECONDS``, unless someone joined again meanwhile. Clients of the plain WebSocket
+  endpoint (``/ws/chat``) enter rooms through this manager too, so they count as local members.
 * **Redis Cluster.** A shard channel lives on the node that owns its hash slot, so each process holds one
   pub/sub connection per node that owns one of its channels, each read by a task of its own (redis-py's
   own cluster pub/sub reads its nodes in turn, one blocking wait after another, which delays messages).

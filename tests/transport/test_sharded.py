@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import aiohttp
 import pytest
 import socketio
 from redis.asyncio import Redis, RedisCluster
@@ -225,3 +226,24 @@ async def test_the_publisher_of_a_room_message_is_not_fed_other_rooms(redis_url:
         finally:
             for client in (alice, bob, carol):
                 await client.sio.disconnect()
+
+
+async def test_a_plain_websocket_member_is_a_local_member_too(redis_url: str) -> None:
+    # /ws/chat clients enter rooms through the same manager: their process subscribes to the room's channel.
+    async with processes(redis_url, 2) as (prefix, (one, two)), aiohttp.ClientSession() as http:
+        sio = await connect(one.url, "sio")
+        try:
+            await sio.join("mixed")
+            url = two.url.replace("http://", "ws://") + "/ws/chat?userId=plain"
+            async with http.ws_connect(url) as plain:
+                await plain.send_json({"type": "ENTER", "roomId": "mixed"})
+                assert (await plain.receive_json(timeout=5))["type"] == "ENTER"
+                assert room_channel(prefix, "mixed") in manager_of(two).subscriptions()
+                assert (await sio.call("send_message", {"room": "mixed", "text": "to plain"}))["ok"]
+                while True:
+                    frame = await plain.receive_json(timeout=5)
+                    if frame["type"] == "TALK":
+                        break
+                assert (frame["userId"], frame["message"]) == ("sio", "to plain")
+        finally:
+            await sio.sio.disconnect()
