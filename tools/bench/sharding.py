@@ -13,7 +13,10 @@ from its ``/metrics``) and their ratio to the messages published in the whole cl
 of rooms the process holds; deliveries per second to clients; the server CPU per delivery; and Redis's own
 cost per publish (``INFO commandstats`` on the masters: ``usec_per_call`` of ``PUBLISH`` / ``SPUBLISH``,
 which includes pushing the message to every subscriber). On a machine with fewer cores than processes
-the absolute figures are relative costs; the ratios are what the sharding changes.
+the absolute figures are relative costs; the ratios are what the sharding changes. Last, for each manager,
+one idle process is fed 10,000 pub/sub messages for a room it holds nobody in (one at a time, then in
+bursts of 50): the CPU one inbound message costs it, which the classic channel pays for every message of
+the cluster.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import io
 import os
 import re
 import tempfile
+import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 from redis.asyncio import Redis, RedisCluster
 
 from chatio.loadtest import LoadConfig, Swarm, framing
@@ -230,12 +235,58 @@ def table(outcomes: Sequence[Outcome], shares: Sequence[float]) -> str:
     return "\n".join(lines)
 
 
-async def main_async(args: argparse.Namespace) -> list[Outcome]:
+INBOUND_MESSAGES = 10_000
+BURST = 50
+
+
+async def inbound_cost(fanout: str, url: str) -> tuple[float, float]:
+    """Server CPU (us) per pub/sub message for a room without a member on the process, arriving one at a
+    time and in bursts of ``BURST``: one idle chatio process, messages published from here."""
+    prefix = f"in-{uuid.uuid4().hex[:8]}"
+    environ = {**CHATIO_BENCH_ENV, "CHATIO_REDIS_URL": url, "CHATIO_REDIS_FANOUT": fanout}
+    environ |= {"CHATIO_REDIS_PREFIX": prefix, "CHATIO_POD_NAME": f"inbound-{fanout}"}
+    kind = ServerKind(f"inbound-{fanout}", "chatio", "python -m chatio (idle)", environ, port_flag=None)
+    server = await start(kind, None)
+    publisher = redis_client(url, timeout=5.0)
+    channel = prefix if fanout == "classic" else f"{prefix}#server"
+    payload = orjson.dumps(
+        {
+            "method": "emit",
+            "event": "message",
+            "data": [{"room": "elsewhere", "seq": 1, "id": "x"}],
+            "binary": False,
+            "namespace": "/",
+            "room": "elsewhere",
+            "skip_sid": None,
+            "callback": None,
+            "host_id": "another-process",
+        }
+    )
+    send = publisher.publish if fanout == "classic" else publisher.spublish
+    costs = []
+    try:
+        await asyncio.sleep(1.0)
+        for burst in (1, BURST):
+            meter = CpuMeter(server.pid)
+            started = time.monotonic()
+            for _ in range(INBOUND_MESSAGES // burst):
+                await asyncio.gather(*(send(channel, payload) for _ in range(burst)))
+            await asyncio.sleep(1.0)  # the server finishes reading
+            costs.append(meter.lap() * (time.monotonic() - started) / INBOUND_MESSAGES * 1e6)
+    finally:
+        await publisher.aclose()
+        server.stop()
+    return costs[0], costs[1]
+
+
+async def main_async(args: argparse.Namespace) -> tuple[list[Outcome], dict[str, tuple[float, float]]]:
     with tempfile.TemporaryDirectory(prefix="chatio-sharding-") as workdir:
         cluster = LocalRedisCluster(Path(workdir) / "redis")
         cluster.start()
         try:
-            return [await run_fanout(fanout, cluster.url, args) for fanout in ("classic", "sharded")]
+            outcomes = [await run_fanout(fanout, cluster.url, args) for fanout in ("classic", "sharded")]
+            inbound = {fanout: await inbound_cost(fanout, cluster.url) for fanout in ("classic", "sharded")}
+            return outcomes, inbound
         finally:
             cluster.stop()
 
@@ -253,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         import uvloop
 
         uvloop.install()
-    outcomes = asyncio.run(main_async(args))
+    outcomes, inbound = asyncio.run(main_async(args))
     rooms = args.connections // args.room_size
     shares = room_share(rooms, args.room_size)
     print(
@@ -262,6 +313,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"memory store, {os.cpu_count()} CPUs"
     )
     print(table(outcomes, shares))
+    for fanout, (single, burst) in inbound.items():
+        print(
+            f"{fanout}: server CPU per pub/sub message for a room with no member on the process: "
+            f"{single:.1f} us one at a time, {burst:.1f} us in bursts of {BURST}"
+        )
 
 
 if __name__ == "__main__":
