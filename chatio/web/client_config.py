@@ -13,6 +13,7 @@ from aiohttp import web
 from chatio import schemas
 from chatio.config import Settings
 from chatio.keys import SETTINGS
+from chatio.store import REACTIONS
 from chatio.web.replies import json_reply
 
 #: The longest username and room id the schemas accept (their patterns' ``{1,N}``), and a display name.
@@ -36,6 +37,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "passwordMinLength": schemas.PASSWORD_MIN,
         "passwordMaxLength": schemas.PASSWORD_MAX,
         "accessTokenTtlSeconds": settings.access_token_ttl_seconds,
+        "reactions": list(REACTIONS),
     }
 
 

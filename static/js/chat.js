@@ -6,11 +6,13 @@ import { setBanner, showError, showInfo } from "./notices.js";
 import {
   DM_PREFIX,
   addLine,
+  applyReaction,
   contiguousSeq,
   displayName,
   dropMessages,
   firstSeq,
   holdMessages,
+  lastSeq,
   newRoom,
 } from "./rooms.js";
 import { app, invalidate, me } from "./state.js";
@@ -88,7 +90,9 @@ export async function loadRoomList() {
   const hidden = new Set(kept.hidden);
   const [mine] = await Promise.all([get("/rooms/mine", { rooms: [] }), loadDms()]);
   for (const room of mine.rooms) {
-    if (!hidden.has(room.id)) addRoom(room.id, { name: room.name, kind: room.public ? "public" : "private", role: room.role });
+    if (hidden.has(room.id)) continue;
+    const held = addRoom(room.id, { name: room.name, kind: room.public ? "public" : "private", role: room.role });
+    if (Number.isInteger(room.unread) && !held.joined) held.unread = room.unread;
   }
   for (const id of kept.joined) if (!app.rooms.has(id)) addRoom(id);
   await loadInvitations();
@@ -125,9 +129,15 @@ function applyJoin(room, ack, catchUp) {
   const fresh = !catchUp || ack.reset === true;
   if (fresh) dropMessages(room);
   const added = holdMessages(room, ack.history);
+  if (!fresh) holdMessages(room, ack.changes); // older messages edited, deleted or reacted to meanwhile
+  if (Number.isInteger(ack.change) && ack.change > room.change) room.change = ack.change;
   if (fresh) room.hasOlder = (firstSeq(room) ?? 1) > 1;
-  if (catchUp && room.id !== app.openId) room.unread += added.filter((m) => m.user !== me()).length;
+  if (Number.isInteger(ack.lastRead)) room.lastRead = Math.max(room.lastRead, ack.lastRead);
+  if (Number.isInteger(ack.unread)) room.unread = ack.unread;
+  else if (catchUp && room.id !== app.openId) room.unread += added.filter((m) => m.user !== me()).length;
+  if (ack.room?.receipts === false) room.reads.clear();
   invalidate("sidebar", "conversation", "members", "header");
+  markReadSoon();
   return { added: added.length, reset: catchUp && ack.reset === true };
 }
 
@@ -135,7 +145,10 @@ function applyJoin(room, ack, catchUp) {
 export async function joinRoom(room) {
   const catchUp = room.everJoined;
   const payload = { room: room.id };
-  if (catchUp) payload.sinceSeq = contiguousSeq(room);
+  if (catchUp) {
+    payload.sinceSeq = contiguousSeq(room);
+    payload.sinceChange = room.change;
+  }
   const ack = await command("join_room", payload);
   if (!ack.ok) {
     showError(ack.error, `join ${room.id}`);
@@ -182,6 +195,9 @@ export async function openRoom(id, { focusSeq = null } = {}) {
     if (app.conn?.connected) await joinRoom(room);
     if (!app.rooms.has(id)) return;
   }
+  // The room left behind was seen up to its newest message; so is the one opened.
+  const left = app.openId && app.openId !== id ? app.rooms.get(app.openId) : null;
+  if (left) markRead(left);
   app.openId = id;
   app.focusSeq = focusSeq;
   const room = id ? app.rooms.get(id) : null;
@@ -194,8 +210,41 @@ export async function openRoom(id, { focusSeq = null } = {}) {
   const hash = id ? `#room=${encodeURIComponent(id)}` : "";
   if (location.hash !== hash && !(focusSeq && location.hash.startsWith(hash))) history.replaceState(null, "", hash || location.pathname);
   invalidate("sidebar", "conversation", "members", "header");
+  if (room) markRead(room);
   if (room && focusSeq) await loadUntil(room, focusSeq);
 }
+
+// --- read marks ------------------------------------------------------------------------------------------
+
+const READ_DELAY_MS = 400;
+let readTimer = 0;
+
+/** The open room, while the page is visible, is read up to its newest message (mark_read). */
+export function markReadSoon() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => markRead(app.openId ? app.rooms.get(app.openId) : null), READ_DELAY_MS);
+}
+
+async function markRead(room) {
+  if (!room || document.hidden || !room.joined) return;
+  const seq = lastSeq(room);
+  if (seq <= room.lastRead) {
+    if (room.unread) {
+      room.unread = 0;
+      invalidate("sidebar");
+    }
+    return;
+  }
+  room.unread = 0;
+  invalidate("sidebar");
+  const ack = await command("mark_read", { room: room.id, seq });
+  if (ack.ok) room.lastRead = Math.max(room.lastRead, ack.lastRead ?? seq);
+}
+
+document.addEventListener("visibilitychange", () => {
+  const room = app.openId ? app.rooms.get(app.openId) : null;
+  if (room && !document.hidden) markReadSoon();
+});
 
 /** The room a reload should show: the address's #room=..., else the one open before. */
 export function roomToOpen() {
@@ -269,6 +318,8 @@ export async function openDm(username) {
 }
 
 /** Who is at the other end of a DM, as far as known before GET /api/chat/dms answers. */
+const roomLabelOf = (room) => (room.kind === "dm" ? "this conversation" : room.name || room.id);
+
 function roomPeer(id, username) {
   return app.rooms.get(id)?.peer ?? { username };
 }
@@ -288,12 +339,14 @@ export async function setStatus(status) {
 // --- messages ----------------------------------------------------------------------------------------------
 
 /** Send with a clientMsgId; a retry uses the same id, so the server stores the message once. */
-export async function sendMessage(room, text, clientMsgId = newClientMsgId()) {
+export async function sendMessage(room, text, clientMsgId = newClientMsgId(), replyTo = null) {
   room.pending ??= new Map();
-  room.pending.set(clientMsgId, { clientMsgId, text, user: me(), failed: null });
+  room.pending.set(clientMsgId, { clientMsgId, text, user: me(), failed: null, replyTo });
   invalidate("conversation");
   stopTyping(room);
-  const ack = await command("send_message", { room: room.id, text, clientMsgId });
+  const payload = { room: room.id, text, clientMsgId };
+  if (replyTo) payload.replyTo = replyTo;
+  const ack = await command("send_message", payload);
   if (ack.ok) {
     room.pending.delete(clientMsgId);
     holdMessages(room, [ack.message]);
@@ -303,6 +356,35 @@ export async function sendMessage(room, text, clientMsgId = newClientMsgId()) {
   }
   invalidate("conversation");
 }
+
+/** edit_message, delete_message, react / unreact: the ack carries the message in its new state. */
+async function changeMessage(room, event, payload) {
+  const ack = await command(event, { room: room.id, ...payload });
+  if (!ack.ok) {
+    showError(ack.error, event);
+    return false;
+  }
+  holdMessages(room, [ack.message]);
+  invalidate("conversation");
+  return true;
+}
+
+export const editMessage = (room, msg, text) => changeMessage(room, "edit_message", { id: msg.id, text });
+export const deleteMessage = (room, msg) => changeMessage(room, "delete_message", { id: msg.id });
+
+export function toggleReaction(room, msg, emoji) {
+  const mine = (msg.reactions || []).some((r) => r.emoji === emoji && r.users.includes(me()));
+  return changeMessage(room, mine ? "unreact" : "react", { id: msg.id, emoji });
+}
+
+/** kick, ban, mute by a room's owner or admins; the ack's `action` is the audit entry. */
+export async function moderate(room, action, user, extra = {}) {
+  const ack = await command(action, { room: room.id, user, ...extra });
+  if (!ack.ok) showError(ack.error, action);
+  else showInfo(`${user}: ${PAST[action] || action}.`);
+}
+
+const PAST = { kick: "removed from the room", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
 
 export function discardPending(room, clientMsgId) {
   room.pending?.delete(clientMsgId);
@@ -388,7 +470,61 @@ export function wireEvents(conn) {
     if (!room) return;
     const added = holdMessages(room, [msg]);
     if (added.length && msg.user !== me() && (room.id !== app.openId || document.hidden)) room.unread += 1;
+    if (room.id === app.openId) markReadSoon();
     invalidate("conversation", "sidebar");
+  });
+
+  for (const event of ["message_updated", "message_deleted"]) {
+    conn.on(event, (msg) => {
+      const room = app.rooms.get(msg?.room);
+      if (room && holdMessages(room, [msg])) invalidate("conversation");
+    });
+  }
+
+  conn.on("reaction", (change) => {
+    const room = app.rooms.get(change?.room);
+    if (room && applyReaction(room, change)) invalidate("conversation");
+  });
+
+  conn.on("read", ({ room: id, user, seq }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    if (user === me()) {
+      room.lastRead = Math.max(room.lastRead, seq);
+      if (seq >= lastSeq(room)) room.unread = 0;
+      invalidate("sidebar");
+    } else {
+      room.reads.set(user, Math.max(room.reads.get(user) ?? 0, seq));
+      invalidate("conversation");
+    }
+  });
+
+  conn.on("room_updated", (update) => {
+    const room = app.rooms.get(update?.id);
+    if (!room) return;
+    if (room.kind !== "dm") room.kind = update.public === false ? "private" : "public";
+    if (update.receipts === false) room.reads.clear();
+    invalidate("header", "members");
+  });
+
+  conn.on("moderated", ({ room: id, action, user, by, reason, until }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    const why = reason ? ` (${reason})` : "";
+    const till = until ? ` until ${new Date(until).toLocaleString()}` : "";
+    if (user === me()) {
+      if (action === "mute") room.mutedUntil = until ?? Infinity;
+      if (action === "unmute") room.mutedUntil = null;
+      if (action === "kick" || action === "ban") {
+        app.rooms.delete(id);
+        if (app.openId === id) openRoom([...app.rooms.keys()][0] ?? null);
+      }
+      showInfo(`${by} ${action === "kick" ? "removed you from" : `${PAST[action] || action} you in`} ${roomLabelOf(room)}${till}${why}.`);
+    } else {
+      if (action === "kick" || action === "ban") room.members.delete(user);
+      addLine(room, `${user} was ${PAST[action] || action} by ${by}${why}`);
+    }
+    invalidate("sidebar", "conversation", "members", "header");
   });
 
   conn.on("user_joined", ({ room: id, user, displayName: name }) => {

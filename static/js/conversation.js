@@ -1,9 +1,18 @@
 // The open room: its title, the messages (paged back on scroll), join/leave lines, who is typing, the
 // composer with the server's length limit.
 
-import { discardPending, loadOlder, sendMessage, typingInput } from "./chat.js";
-import { $, avatar, button, el, formatDay, formatTime, richText, textLength } from "./dom.js";
-import { displayName, roomLabel } from "./rooms.js";
+import {
+  deleteMessage,
+  discardPending,
+  editMessage,
+  loadOlder,
+  openRoom as showRoom,
+  sendMessage,
+  toggleReaction,
+  typingInput,
+} from "./chat.js";
+import { $, avatar, button, el, formatDay, formatTime, iconButton, richText, textLength } from "./dom.js";
+import { displayName, lastOwnMessage, roomLabel } from "./rooms.js";
 import { app, invalidate, me, openRoom, registerView } from "./state.js";
 
 const NEAR_BOTTOM_PX = 120;
@@ -36,6 +45,8 @@ const pick = (member) => (member.displayName ? { displayName: member.displayName
 function messageNode(room, msg, { continued, pending }) {
   const mine = msg.user === me();
   const item = el("li", `message${mine ? " mine" : ""}${continued ? " continued" : ""}`);
+  // Focusable, so that the keyboard (and a tap) reaches its actions.
+  if (!pending) item.tabIndex = 0;
   const name = msg.displayName || authorOf(room, msg);
   item.append(avatar(name));
   const body = el("div", "bubble");
@@ -51,12 +62,88 @@ function messageNode(room, msg, { continued, pending }) {
     }
     meta.append(time);
   }
-  const text = el("div", "text");
-  text.append(richText(msg.text));
-  body.append(meta, text);
+  if (msg.editedAt && !msg.deleted) meta.append(el("span", "edited", "(edited)"));
+  body.append(meta);
+  if (msg.replyTo) body.append(quoteNode(room, msg.replyTo));
+  const text = el("div", msg.deleted ? "text deleted" : "text");
+  if (msg.deleted) text.textContent = "This message was deleted.";
+  else text.append(richText(msg.text));
+  body.append(text);
+  if (msg.reactions?.length) body.append(reactionsNode(room, msg));
   if (pending?.failed) body.append(failureNode(room, pending));
   item.append(body);
+  if (!pending && !msg.deleted) item.append(actionsNode(room, msg, mine));
   return item;
+}
+
+/** The quoted parent of a reply; a click shows the parent in the conversation. */
+function quoteNode(room, quote) {
+  const node = el("button", "quote");
+  node.type = "button";
+  node.append(el("span", "quote-author", quote.user));
+  node.append(el("span", "quote-text", quote.deleted ? "deleted message" : quote.excerpt ?? ""));
+  node.setAttribute("aria-label", `Reply to ${quote.user}: show the message`);
+  node.addEventListener("click", () => showRoom(room.id, { focusSeq: quote.seq }));
+  return node;
+}
+
+function reactionsNode(room, msg) {
+  const list = el("div", "reactions");
+  for (const reaction of msg.reactions) {
+    const mine = reaction.users.includes(me());
+    const chip = button(`${reaction.emoji} ${reaction.count}`, `reaction${mine ? " mine" : ""}`, () =>
+      toggleReaction(room, msg, reaction.emoji),
+    );
+    chip.title = reaction.users.join(", ");
+    chip.setAttribute("aria-pressed", String(mine));
+    chip.setAttribute("aria-label", `${reaction.emoji} by ${reaction.users.join(", ")}`);
+    list.append(chip);
+  }
+  return list;
+}
+
+/** Reply, react, edit and delete: shown on hover and on keyboard focus. */
+function actionsNode(room, msg, mine) {
+  const bar = el("div", "actions");
+  const picker = el("div", "picker");
+  picker.hidden = true;
+  for (const emoji of app.config.reactions || []) {
+    picker.append(
+      button(emoji, "emoji", () => {
+        picker.hidden = true;
+        toggleReaction(room, msg, emoji);
+      }, { "aria-label": `React with ${emoji}` }),
+    );
+  }
+  picker.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      picker.hidden = true;
+      bar.querySelector(".act-react").focus();
+    }
+  });
+  bar.append(
+    iconButton("react", "Add a reaction", "act act-react", () => {
+      picker.hidden = !picker.hidden;
+      if (!picker.hidden) picker.querySelector("button")?.focus();
+    }),
+    iconButton("reply", "Reply", "act act-reply", () => startCompose("reply", msg)),
+  );
+  if (mine) bar.append(iconButton("edit", "Edit", "act act-edit", () => startCompose("edit", msg)));
+  if (mine || room.role === "owner" || room.role === "admin") {
+    bar.append(
+      iconButton("delete", "Delete", "act act-delete", () => {
+        if (confirm("Delete this message for everyone?")) deleteMessage(room, msg);
+      }),
+    );
+  }
+  bar.append(picker);
+  return bar;
+}
+
+/** "Seen by ...": who read up to our last message (read receipts, where the room shares them). */
+function seenNode(room, msg) {
+  const who = [...room.reads.entries()].filter(([user, seq]) => user !== me() && seq >= msg.seq).map(([user]) => user);
+  return who.length ? el("li", "seen", `Seen by ${who.sort().join(", ")}`) : null;
 }
 
 function failureNode(room, pending) {
@@ -85,6 +172,8 @@ function timeline(room) {
   const lines = [...room.lines].sort((a, b) => a.afterSeq - b.afterSeq);
   let lineAt = 0;
   let previous = null;
+  const own = lastOwnMessage(room, me());
+  const seen = own && seenNode(room, own);
   let day = null;
   const pushLines = (upTo) => {
     while (lineAt < lines.length && lines[lineAt].afterSeq <= upTo) {
@@ -103,7 +192,7 @@ function timeline(room) {
     }
     const continued = previous && previous.user === msg.user && msg.ts - previous.ts < GROUP_WITHIN_MS;
     items.push({
-      key: `m${msg.id}${continued ? "c" : ""}`,
+      key: `m${msg.id}${continued ? "c" : ""}:${msg.change ?? 0}:${msg.editedAt ?? ""}`,
       build: () => {
         const node = messageNode(room, msg, { continued });
         node.dataset.id = msg.id;
@@ -112,6 +201,10 @@ function timeline(room) {
       },
     });
     previous = msg;
+    if (seen && msg.id === own.id) {
+      items.push({ key: `s${own.id}:${seen.textContent}`, build: () => seen });
+      previous = null;
+    }
     pushLines(msg.seq);
   }
   pushLines(Infinity);
@@ -184,7 +277,9 @@ function renderConversation() {
   older.disabled = Boolean(room?.loadingOlder);
   older.textContent = room?.loadingOlder ? "Loading…" : "Load earlier messages";
   renderTyping(room);
-  setComposerEnabled(Boolean(room?.joined));
+  if (switched) renderComposeBar();
+  setComposerEnabled(Boolean(room?.joined) && !(room.mutedUntil && room.mutedUntil > Date.now()));
+  $("message-input").placeholder = room?.mutedUntil > Date.now() ? "You are muted in this room" : "Write a message…";
   if (app.focusSeq && room?.messages.has(app.focusSeq)) {
     const target = list.querySelector(`li[data-seq="${app.focusSeq}"]`);
     app.focusSeq = null;
@@ -245,15 +340,52 @@ function composerInput(typed = true) {
   if (typed) typingInput(openRoom(), length === 0);
 }
 
+// Replying to or editing a message: a bar above the composer says which, Escape ends it.
+let compose = null; // {mode: "reply" | "edit", msg, roomId}
+
+function startCompose(mode, msg) {
+  const input = $("message-input");
+  if (compose?.mode === "edit" && mode !== "edit") input.value = "";
+  compose = { mode, msg, roomId: msg.room };
+  if (mode === "edit") input.value = msg.text;
+  renderComposeBar();
+  composerInput(false);
+  input.focus();
+}
+
+function endCompose() {
+  if (compose?.mode === "edit") $("message-input").value = "";
+  compose = null;
+  renderComposeBar();
+  composerInput(false);
+}
+
+function renderComposeBar() {
+  const bar = $("compose-bar");
+  if (compose && compose.roomId !== openRoom()?.id) compose = null;
+  bar.hidden = !compose;
+  if (!compose) return;
+  const what = compose.mode === "edit" ? "Editing your message" : `Replying to ${compose.msg.user}`;
+  $("compose-what").textContent = what;
+  $("compose-text").textContent = compose.msg.text;
+}
+
 function submit() {
   const room = openRoom();
   const input = $("message-input");
   if (!room?.joined || $("send-btn").disabled) return;
   const text = input.value;
+  const current = compose;
   input.value = "";
+  compose = null;
+  renderComposeBar();
   composerInput(false);
   stuckToBottom = true;
-  sendMessage(room, text);
+  if (current?.mode === "edit") {
+    if (text.trim() !== current.msg.text.trim()) editMessage(room, current.msg, text);
+  } else {
+    sendMessage(room, text, undefined, current?.mode === "reply" ? current.msg.id : null);
+  }
 }
 
 export function setupConversation() {
@@ -268,7 +400,21 @@ export function setupConversation() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       submit();
+    } else if (event.key === "Escape" && compose) {
+      event.preventDefault();
+      endCompose();
+    } else if (event.key === "ArrowUp" && input.value === "" && openRoom()) {
+      // Up in an empty box edits your last message, as in most chat apps.
+      const own = lastOwnMessage(openRoom(), me());
+      if (own) {
+        event.preventDefault();
+        startCompose("edit", own);
+      }
     }
+  });
+  $("compose-cancel").addEventListener("click", () => {
+    endCompose();
+    input.focus();
   });
   input.addEventListener("input", () => composerInput());
   const scroller = $("scroller");

@@ -1,7 +1,7 @@
 // The room's details: who is here with their status (a direct message opened from any of them), and
 // the room's actions (invite for private rooms, leave). A right column when wide, a drawer when narrow.
 
-import { invite, leaveRoom, openDm } from "./chat.js";
+import { invite, leaveRoom, moderate, openDm } from "./chat.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError } from "./notices.js";
 import { displayName, roomLabel } from "./rooms.js";
@@ -25,15 +25,41 @@ function memberItem(user, member) {
   if (user === me()) label.append(el("span", "you", " (you)"));
   info.append(label, el("span", "member-status", STATUS_WORDS[member.status] || member.status));
   item.append(face, info);
-  if (user !== me() && openRoom()?.kind !== "dm") {
+  const room = openRoom();
+  if (user !== me() && room?.kind !== "dm") {
     item.append(
       button("Message", "secondary small", () => {
         closeDrawer();
         openDm(user);
       }, { "aria-label": `Send ${name} a direct message` }),
     );
+    if (room.role === "owner" || room.role === "admin") item.append(moderationMenu(room, user, name));
   }
   return item;
+}
+
+const MUTE_SECONDS = 600;
+
+/** Mute, kick, ban: a disclosure (<details>), so it works with the keyboard without any script of ours. */
+function moderationMenu(room, user, name) {
+  const menu = el("details", "mod");
+  const summary = el("summary", "icon-btn small", "⋯");
+  summary.setAttribute("aria-label", `Moderate ${name}`);
+  summary.title = "Moderate";
+  const list = el("div", "mod-menu");
+  const act = (label, action, extra) =>
+    button(label, "link", () => {
+      menu.open = false;
+      moderate(room, action, user, extra);
+    });
+  list.append(
+    act(`Mute for ${MUTE_SECONDS / 60} minutes`, "mute", { seconds: MUTE_SECONDS }),
+    act("Unmute", "unmute"),
+    act("Remove from the room", "kick"),
+    act("Ban", "ban"),
+  );
+  menu.append(summary, list);
+  return menu;
 }
 
 function renderMembers() {

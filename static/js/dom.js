@@ -92,3 +92,29 @@ export function newClientMsgId() {
   const bytes = crypto.getRandomValues(new Uint8Array(22));
   return Array.from(bytes, (b) => alphabet[b & 63]).join("");
 }
+
+const ICONS = {
+  react: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM8.5 14.5s1.2 1.8 3.5 1.8 3.5-1.8 3.5-1.8M9 9.5h.01M15 9.5h.01",
+  reply: "M10 8 5 12.5l5 4.5M5.5 12.5H14a5 5 0 0 1 5 5V19",
+  edit: "M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4",
+  delete: "M5 7h14M10 7V4.5h4V7M7 7l1 13h8l1-13",
+  more: "M6 12h.01M12 12h.01M18 12h.01",
+};
+
+/** A stroked 24x24 icon (the page's own, no font needed). */
+export function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+/** An icon-only button; `label` is what assistive technology and the tooltip say. */
+export function iconButton(name, label, className, onClick) {
+  const node = button("", `icon-btn small ${className}`, onClick, { "aria-label": label, title: label });
+  node.append(icon(name));
+  return node;
+}

@@ -20,6 +20,10 @@ export function newRoom(id, { name = id, kind = "public", peer = null, role = nu
     members: new Map(), // username -> {status, displayName}
     typers: new Set(),
     unread: 0,
+    lastRead: 0, // our read mark (mark_read)
+    reads: new Map(), // username -> seq they read up to (read receipts)
+    change: 0, // the highest change number seen (edits, deletions, reactions): sinceChange
+    mutedUntil: null,
   };
 }
 
@@ -53,12 +57,24 @@ export function lastSeq(room) {
   return last;
 }
 
-/** Keep messages of this room by seq, skipping ids already held; returns those that were new. */
+function seeChange(room, change) {
+  if (Number.isInteger(change) && change > room.change) room.change = change;
+}
+
+/**
+ * Keep messages of this room by seq; a message already held (same id) is replaced by a newer state of it
+ * (an edit, a deletion, reactions). Returns the messages that were new.
+ */
 export function holdMessages(room, list) {
   const added = [];
   for (const msg of Array.isArray(list) ? list : []) {
-    if (!msg || msg.room !== room.id || !Number.isInteger(msg.seq) || room.ids.has(msg.id)) continue;
+    if (!msg || msg.room !== room.id || !Number.isInteger(msg.seq)) continue;
+    seeChange(room, msg.change);
     const previous = room.messages.get(msg.seq);
+    if (previous?.id === msg.id) {
+      if ((msg.change ?? 0) >= (previous.change ?? 0)) room.messages.set(msg.seq, msg);
+      continue;
+    }
     if (previous) room.ids.delete(previous.id);
     room.messages.set(msg.seq, msg);
     room.ids.add(msg.id);
@@ -85,3 +101,18 @@ export function addLine(room, text) {
 
 export const displayName = (msgOrMember, fallback) =>
   (msgOrMember && (msgOrMember.displayName || msgOrMember.user || msgOrMember.username)) || fallback || "";
+
+/** A `reaction` event: the message's whole reaction list after the change. */
+export function applyReaction(room, { id, seq, reactions, change }) {
+  const held = room.messages.get(seq);
+  seeChange(room, change);
+  if (!held || held.id !== id || (held.change ?? 0) > change) return false;
+  room.messages.set(seq, { ...held, reactions, change });
+  return true;
+}
+
+export function lastOwnMessage(room, user) {
+  let found = null;
+  for (const msg of room.messages.values()) if (msg.user === user && !msg.deleted && (!found || msg.seq > found.seq)) found = msg;
+  return found;
+}

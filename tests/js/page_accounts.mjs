@@ -166,6 +166,48 @@ async function main() {
     await waitForMessage(pageB, "좋아요! 👍 https://example.com/우유");
   });
 
+  await run.step("B replies to A and reacts; A edits its message; B deletes its reply; both see it all", async () => {
+    const liked = "좋아요! 👍 https://example.com/우유";
+    const messageB = (text) => pageB.locator("#messages li.message[data-id]", { has: pageB.locator(".text", { hasText: text }) });
+    const messageA = (text) => pageA.locator("#messages li.message[data-id]", { has: pageA.locator(".text", { hasText: text }) });
+    await messageB(liked).focus();
+    await messageB(liked).locator(".act-reply").click();
+    await pageB.locator('#compose-bar:not([hidden]) #compose-what:has-text("Replying to")').waitFor();
+    await send(pageB, "답장이에요");
+    await messageA("답장이에요").locator(`.quote:has-text("${alice.username}")`).waitFor();
+    await messageB(liked).focus();
+    await messageB(liked).locator(".act-react").click();
+    await messageB(liked).locator('button[aria-label="React with 👍"]').click();
+    await messageA(liked).locator('.reaction:has-text("👍 1")').waitFor();
+    await pageA.focus("#message-input");
+    await pageA.press("#message-input", "ArrowUp"); // edits the last own message
+    await pageA.locator('#compose-what:has-text("Editing")').waitFor();
+    await pageA.fill("#message-input", "좋아요!! 고쳤어요");
+    await pageA.press("#message-input", "Enter");
+    await messageB("좋아요!! 고쳤어요").locator(".edited").waitFor();
+    pageB.once("dialog", (dialog) => dialog.accept());
+    await messageB("답장이에요").focus();
+    await messageB("답장이에요").locator(".act-delete").click();
+    await pageA.locator('#messages .text.deleted:text("This message was deleted.")').waitFor();
+  });
+
+  await run.step("read receipts: A sees that B has read its message", async () => {
+    await pageA.locator(`#messages li.seen:has-text("Seen by ${bob.username}")`).waitFor();
+  });
+
+  await run.step("A (the owner) mutes B from the member list, then unmutes", async () => {
+    const row = pageA.locator(`#members li[data-user="${bob.username}"]`);
+    await row.locator("summary").click();
+    await row.locator('button:has-text("Mute for")').click();
+    await pageB.locator("#message-input[disabled]").waitFor();
+    const placeholder = await pageB.getAttribute("#message-input", "placeholder");
+    if (!placeholder.includes("muted")) throw new Error(`placeholder ${JSON.stringify(placeholder)}`);
+    await pageA.locator(`#messages li.line:has-text("${bob.username} was muted")`).waitFor();
+    await row.locator("summary").click();
+    await row.locator('button:has-text("Unmute")').click();
+    await waitComposerReady(pageB);
+  });
+
   await run.step("B opens a DM from A's row in the member list; A gets it with an unread marker", async () => {
     await pageB.click(`#members li[data-user="${alice.username}"] button:has-text("Message")`);
     await pageB.locator('#room-sub:text("Direct message")').waitFor();
@@ -209,6 +251,8 @@ async function main() {
     if (!(await pageA.isHidden("#signin"))) throw new Error("signed out by a reload");
     await pageA.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
     await waitForMessage(pageA, `줄 ${burst}`);
+    // Read marks live on the server: the DM read before the reload is still read.
+    if (await pageA.locator("#dm-list .badge").count()) throw new Error("the DM read before the reload is unread again");
     for (let i = 0; i < 10 && (await pageA.isVisible("#older-btn")); i++) {
       await pageA.evaluate(() => {
         document.getElementById("scroller").scrollTop = 0;

@@ -28,6 +28,7 @@ async def test_config_publishes_the_servers_limits_without_a_token(http: aiohttp
     assert config["historyPageSize"] == 7
     assert config["allowGuests"] is False
     assert config["passwordMinLength"] == 8
+    assert "👍" in config["reactions"]
     assert set(config) >= {"historyMaxPage", "catchupMax", "usernameMaxLength", "roomMaxLength"}
 
 
