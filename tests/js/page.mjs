@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import {
   Run,
+  SIGNIN_TIMEOUT_MS,
   assertNoMarkup,
   confirmedIds,
   cuttableNetwork,
@@ -46,8 +47,8 @@ async function openGuest(name, { cuttable = false } = {}) {
   await page.locator('#tab-guest[aria-selected="true"]').waitFor();
   await page.fill("#username", name);
   await page.click("#signin-btn");
-  await page.locator(`#members li[data-user="${name}"]`).waitFor({ state: "attached" });
-  await waitComposerReady(page);
+  await page.locator(`#members li[data-user="${name}"]`).waitFor({ state: "attached", timeout: SIGNIN_TIMEOUT_MS });
+  await waitComposerReady(page, SIGNIN_TIMEOUT_MS);
   return { page, network };
 }
 

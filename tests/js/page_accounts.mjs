@@ -14,6 +14,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import {
   Run,
+  SIGNIN_TIMEOUT_MS,
   assertNoMarkup,
   confirmedIds,
   messageListShare,
@@ -50,8 +51,8 @@ async function register(page, user) {
   await page.fill("#display-name", user.displayName);
   await page.fill("#password", PASSWORD);
   await page.click("#signin-btn");
-  await page.locator("#shell:not([hidden])").waitFor();
-  await page.locator('#conn-state[data-state="connected"]').waitFor();
+  await page.locator("#shell:not([hidden])").waitFor({ timeout: SIGNIN_TIMEOUT_MS });
+  await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: SIGNIN_TIMEOUT_MS });
 }
 
 /** Every Socket.IO frame a page sends over WebSocket and every WebSocket it saw close. */

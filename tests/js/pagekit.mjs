@@ -3,7 +3,9 @@
 
 import { chromium } from "playwright-core";
 
-export const STEP_TIMEOUT_MS = 8_000;
+export const STEP_TIMEOUT_MS = 10_000;
+/** Signing in and the first join: a cold page, several requests, a loaded machine. */
+export const SIGNIN_TIMEOUT_MS = 30_000;
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
@@ -160,8 +162,8 @@ export async function send(page, text) {
   await page.press("#message-input", "Enter");
 }
 
-export async function waitComposerReady(page) {
-  await page.locator("#message-input:not([disabled])").waitFor();
+export async function waitComposerReady(page, timeout = STEP_TIMEOUT_MS) {
+  await page.locator("#message-input:not([disabled])").waitFor({ timeout });
 }
 
 /** No element made from user text: no <img>, <b> or <script> in the chat, no global set by a payload. */
