@@ -21,8 +21,8 @@ from tests.procs import ServerProcess, describe_run, run_bounded, start_server
 from tools.devcluster import Balancer, find_haproxy, render_haproxy_config
 from tools.devservices import free_port
 
-SCRIPT_TIMEOUT_SECONDS = 120.0
-ACCOUNTS_TIMEOUT_SECONDS = 180.0
+SCRIPT_TIMEOUT_SECONDS = 180.0
+ACCOUNTS_TIMEOUT_SECONDS = 300.0
 # Small enough that page.mjs can miss more than CATCHUP_MAX messages and see join_room's `reset: true`.
 CATCHUP_MAX = 4
 SERVER_ENV = {"CHATIO_CATCHUP_MAX": str(CATCHUP_MAX), "CHATIO_HISTORY_PAGE_SIZE": "5"}

@@ -32,7 +32,7 @@ if (!url || !/^https?:\/\//.test(url) || !outDir || (options.length && !(catchup
 }
 mkdirSync(outDir, { recursive: true });
 
-const run = new Run(90_000);
+const run = new Run(170_000);
 const runId = Math.random().toString(36).slice(2, 7);
 const room = `page-${runId}`;
 const alice = `철수-${runId}`;

@@ -32,7 +32,7 @@ if (!url || !/^https?:\/\//.test(url) || !outDir || flag !== "--pods" || pods.si
 }
 mkdirSync(outDir, { recursive: true });
 
-const run = new Run(150_000);
+const run = new Run(280_000);
 const runId = Math.random().toString(36).slice(2, 7);
 const PASSWORD = "correct horse battery";
 const XSS_NAME = `<img src=x onerror="window.__xss=1">지은`;
