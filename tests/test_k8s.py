@@ -457,3 +457,75 @@ def test_redis_nodes_spread_and_leave_one_at_a_time() -> None:
     budget = _find("PodDisruptionBudget", "redis")["spec"]
     assert budget["maxUnavailable"] == 1
     assert budget["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+
+
+def _selects(selector: Manifest, labels: Manifest) -> bool:
+    """Whether a label selector (matchLabels and In/NotIn/Exists expressions) selects ``labels``."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _ingress_policies(labels: Manifest) -> list[Manifest]:
+    return [
+        policy["spec"]
+        for policy in _applied()
+        if policy["kind"] == "NetworkPolicy"
+        and "Ingress" in policy["spec"].get("policyTypes", ["Ingress"])
+        and _selects(policy["spec"]["podSelector"], labels)
+    ]
+
+
+def test_every_pod_that_serves_a_port_is_fenced_by_a_network_policy() -> None:
+    for workload in _workloads():
+        template = workload["spec"]["template"]
+        if any(container.get("ports") for container in template["spec"]["containers"]):
+            name = workload["metadata"]["name"]
+            assert _ingress_policies(template["metadata"]["labels"]), (
+                f"no NetworkPolicy selects {name}'s pods"
+            )
+
+
+def test_only_the_ingress_controller_and_prometheus_reach_chatio() -> None:
+    """With CHATIO_TRUSTED_PROXY_HOPS=1 the last X-Forwarded-For entry is trusted: only the proxy that
+    writes it (the ingress controller), and Prometheus for /metrics, may reach the pods' port."""
+    assert _config_map()["CHATIO_TRUSTED_PROXY_HOPS"] == "1"
+    labels = _find("Deployment", "chatio")["spec"]["template"]["metadata"]["labels"]
+    (policy,) = _ingress_policies(labels)
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert "http" in {port["name"] for port in _server_container()["ports"]}
+    peers = rule["from"]
+    assert all(set(peer) == {"namespaceSelector", "podSelector"} for peer in peers), (
+        "no ipBlock, no open peer"
+    )
+    assert _find("Ingress", "chatio")["spec"]["ingressClassName"] == "nginx"
+    controller = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    namespaces = {"ingress-nginx": controller, "monitoring": prometheus}
+    admitted = {
+        namespace
+        for peer in peers
+        for namespace, pod_labels in namespaces.items()
+        if _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+        and _selects(peer["podSelector"], pod_labels)
+    }
+    assert admitted == {"ingress-nginx", "monitoring"}
+    # Nothing else: a chatio pod, a pod of another namespace, the ingress namespace's other pods.
+    others = [("chatio", labels), ("default", {"app": "attacker"}), ("ingress-nginx", {"app": "other"})]
+    for namespace, pod_labels in others:
+        assert not any(
+            _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+            and _selects(peer["podSelector"], pod_labels)
+            for peer in peers
+        ), f"{namespace} {pod_labels} reaches chatio"
