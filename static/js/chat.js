@@ -18,6 +18,8 @@ import {
 import { app, invalidate, me } from "./state.js";
 
 const TYPING_IDLE_MS = 2_000; // typing_stop after this long without a keystroke
+// A hole in a room's seqs (a later message arrived first) is waited for this long, then filled from history.
+const HOLE_WAIT_MS = 1_500;
 const LAST_ROOM_KEY = "chatio.openRoom";
 const command = (event, payload) => app.conn.command(event, payload);
 
@@ -464,6 +466,24 @@ function setMemberStatus(user, status) {
   invalidate("members", "conversation");
 }
 
+/** docs/protocol.md, "Delivery", step 3: a hole still open after HOLE_WAIT_MS is filled from history. */
+function watchHoles(room) {
+  if (room.holeTimer || lastSeq(room) <= contiguousSeq(room)) return;
+  room.holeTimer = setTimeout(() => fillHoles(room), HOLE_WAIT_MS);
+}
+
+async function fillHoles(room) {
+  room.holeTimer = 0;
+  while (room.joined && lastSeq(room) > contiguousSeq(room)) {
+    const after = contiguousSeq(room);
+    const ack = await command("history", { room: room.id, after, limit: app.config.historyPageSize });
+    if (!ack.ok) break;
+    const added = holdMessages(room, ack.messages);
+    invalidate("conversation", "sidebar");
+    if (!added.length || !ack.hasMore) break; // nothing new: retention removed the missing seqs
+  }
+}
+
 export function wireEvents(conn) {
   conn.on("message", (msg) => {
     const room = app.rooms.get(msg?.room);
@@ -472,6 +492,7 @@ export function wireEvents(conn) {
     if (added.length && msg.user !== me() && (room.id !== app.openId || document.hidden)) room.unread += 1;
     if (room.id === app.openId) markReadSoon();
     invalidate("conversation", "sidebar");
+    watchHoles(room);
   });
 
   for (const event of ["message_updated", "message_deleted"]) {
