@@ -13,7 +13,7 @@ BENCH_NODE_STAMP := $(BENCH_NODE_DIR)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libcurl4 chromium haproxy
 
-.PHONY: run test test-fast check lint format typecheck deps-system clean k8s-validate cluster cluster-status cluster-stop bench loadtest
+.PHONY: run test test-fast soak check lint format typecheck deps-system clean k8s-validate cluster cluster-status cluster-stop bench loadtest
 
 run: $(RUN_STAMP)  ## Serve the chat on http://localhost:8080 with embedded defaults.
 	$(BIN)/python -m chatio
@@ -23,6 +23,9 @@ test: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Start real redis-server and mongo
 
 test-fast: $(DEV_STAMP)  ## The fast tier, in seconds: domain, schemas, config, layout, memory backends.
 	$(BIN)/python -m pytest -q -m unit
+
+soak: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Ten Redis restarts and ten SIGTERM drains under a three-process conversation (not in make test).
+	$(BIN)/python -m tools.soak --repetitions 10
 
 check: $(DEV_STAMP) $(JS_STAMP) deps-system  ## Format check, lint, mypy --strict, then the whole suite.
 	$(BIN)/ruff format --check chatio tools tests
