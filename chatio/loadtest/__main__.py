@@ -84,7 +84,7 @@ def describe_step(number: int, step: StepResult) -> str:
         f"last delivery {step.drain_seconds * 1000:.0f} ms after the last send",
         f"  deliveries/s {step.deliveries_per_s:,.0f} (offered {step.offered_deliveries_per_s:,.0f})",
         f"  latency ms  p50 {lat.p50:.2f}  p95 {lat.p95:.2f}  p99 {lat.p99:.2f}  max {lat.max:.2f}"
-        f"  ({lat.count} samples)",
+        f"  ({lat.count} samples, {step.late} of them out of seq order)",
         f"  ack rtt ms  p50 {ack.p50:.2f}  p95 {ack.p95:.2f}  p99 {ack.p99:.2f}  max {ack.max:.2f}",
         f"  generator cpu {step.generator_cpu:.0%} of one core{core}, "
         f"{step.generator_us_per_delivery:.1f} us "

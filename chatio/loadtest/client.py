@@ -2,8 +2,11 @@
 
 ``data_received`` is the generator's hot loop. A ``message`` broadcast is recognised by its first bytes and
 counted without being decoded; when the connection samples latency, the send stamp is cut out of the text
-with one ``bytes.find``. Every frame read in one ``data_received`` call gets the same receive time, taken
-once, right after the read. Everything else (acks, pings, other events) takes the slower general path.
+with one ``bytes.find``, and so is the message's ``seq``: a message whose seq is not above the last one the
+connection saw arrived late (reordered, or a repeat), which docs/protocol.md allows and a client must sort
+out by seq; the generator counts those (``late``) instead of taking arrival order for seq order. Every
+frame read in one ``data_received`` call gets the same receive time, taken once, right after the read.
+Everything else (acks, pings, other events) takes the slower general path.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Tally:
         "delivered",
         "disconnects",
         "errors",
+        "late",
         "latency",
         "other_events",
     )
@@ -40,6 +44,8 @@ class Tally:
         self.disconnects = 0
         self.errors: Counter[str] = Counter()
         self.other_events = 0
+        #: Sampled deliveries whose seq was not above the last one their connection saw.
+        self.late = 0
         # Nanoseconds; arrays rather than lists: no object per sample, no garbage-collector work.
         self.latency = array("q")
         self.ack_latency = array("q")
@@ -62,6 +68,7 @@ class Connection(asyncio.Protocol):
         self._sent_at: dict[int, int] = {}
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._auth = b""
+        self._high_seq = 0
         self.closing = False
 
     @classmethod
@@ -174,11 +181,25 @@ class Connection(asyncio.Protocol):
                     mark = data.find(framing.STAMP_MARKER, start, end) + len(framing.STAMP_MARKER)
                     if mark >= len(framing.STAMP_MARKER):
                         tally.latency.append(now - int(data[mark : mark + framing.STAMP_DIGITS]))
+                    self._check_seq(data, start, end)
             else:
                 self._frame(data[pos], data[start:end], now)
             pos = end
         if pos < size:
             self._buffer = data[pos:]
+
+    def _check_seq(self, data: bytes, start: int, end: int) -> None:
+        mark = data.find(framing.SEQ_MARKER, start, end) + len(framing.SEQ_MARKER)
+        if mark < len(framing.SEQ_MARKER):
+            return
+        stop = mark
+        while stop < end and 48 <= data[stop] <= 57:
+            stop += 1
+        seq = int(data[mark:stop] or b"0")
+        if seq <= self._high_seq:
+            self.tally.late += 1
+        else:
+            self._high_seq = seq
 
     def _upgrade(self, data: bytes) -> bytes:
         head, found, rest = data.partition(b"\r\n\r\n")

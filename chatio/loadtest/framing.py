@@ -38,6 +38,8 @@ MESSAGE_PREFIX: Final = b'42["message"'
 # Send timestamps travel in the message text as ``t=<20 digits of CLOCK_MONOTONIC ns>;``.
 STAMP_MARKER: Final = b'"text":"t='
 STAMP_DIGITS: Final = 20
+# A message's seq (docs/protocol.md, "Delivery"): sampling receivers check that theirs arrive in seq order.
+SEQ_MARKER: Final = b'"seq":'
 
 
 class WireError(Exception):

@@ -43,6 +43,8 @@ class StepResult:
     delivered: int
     delivered_in_window: int
     acked: int
+    #: Sampled deliveries that arrived after a later seq of their room (see ``client``).
+    late: int
     ack_errors: dict[str, int]
     drain_seconds: float
     latency: Percentiles
@@ -176,7 +178,7 @@ class Swarm:
         tally = self.tally
         tally.latency, tally.ack_latency = array("q"), array("q")
         tally.ack_errors.clear()
-        delivered_before, acked_before = tally.delivered, tally.acked
+        delivered_before, acked_before, late_before = tally.delivered, tally.acked, tally.late
         generator_cpu, server_cpu, machine = CpuMeter(), CpuMeter(self.config.server_pid), MachineMeter()
         total = round(rate * seconds)
         progress = _Progress(self, label, delivered_before)
@@ -206,6 +208,7 @@ class Swarm:
             delivered=tally.delivered - delivered_before,
             delivered_in_window=in_window,
             acked=tally.acked - acked_before,
+            late=tally.late - late_before,
             ack_errors=dict(tally.ack_errors),
             drain_seconds=drain,
             latency=Percentiles.of(tally.latency),

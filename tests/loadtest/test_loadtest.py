@@ -47,6 +47,8 @@ def test_loadtest_counts_every_delivery(tmp_path: Path) -> None:
     assert step["loss"] == 0
     # 40 messages/s for 2 s into rooms of 10: each message reaches the 9 other members.
     assert step["delivered"] == step["acked"] * 9 and step["acked"] >= 60
+    # Sampled receivers check seq order (one process: a reordering would be rare, never most of them).
+    assert 0 <= step["late"] < step["latency"]["count"] and "out of seq order" in result.stdout
 
 
 def test_the_memory_bench_shows_where_an_idle_connection_goes() -> None:
