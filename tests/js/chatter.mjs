@@ -64,6 +64,8 @@ async function fillHoles() {
       break;
     }
     if (!ack.ok) break;
+    const first = ack.messages[0];
+    if (first && first.seq > contiguous + 1) contiguous = first.seq - 1; // retention removed those
     ack.messages.forEach(keep);
     if (!ack.hasMore || contiguous === before) break;
   }
