@@ -169,7 +169,7 @@ class Core:
         # without Redis).
         signals = backends.cluster.signals if backends.cluster is not None else LocalSignals()
         signals.handlers.append(chat.apply)
-        chat.audit = backends.access.record
+        chat.changes.audit = backends.access.record
         moderation = Moderation(access, backends.accounts, signals, outbox)
         retention = RetentionSweeper(
             backends.store,

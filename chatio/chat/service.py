@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
 from chatio import errors
 from chatio.accounts.identity import Identity
 from chatio.chat.catchup import catch_up
+from chatio.chat.changes import MessageChanges
 from chatio.chat.mutes import Mutes
 from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
@@ -32,10 +33,8 @@ from chatio.store import (
     Store,
     Unavailable,
     excerpt,
-    new_id,
-    now_ms,
 )
-from chatio.store.access import BAN, MUTE, AuditEntry, Restriction
+from chatio.store.access import BAN, MUTE, Restriction
 
 __all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
 
@@ -134,8 +133,7 @@ class ChatService:
         self._local_rooms: dict[str, set[str]] = {}
         self.reads = ReadMarks(store)
         self.mutes = Mutes()
-        #: Where moderation actions taken by the core itself (deleting others' messages) are recorded.
-        self.audit: Callable[[AuditEntry], Awaitable[None]] | None = None
+        self.changes = MessageChanges(store, outbox, self.admission)
         self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
 
     # --- connections -----------------------------------------------------------------------------
@@ -289,7 +287,7 @@ class ChatService:
         await self._limit(identity)
         quote = None
         if reply_to is not None:
-            parent = await self._message(room_id, reply_to, "replyTo")
+            parent = await self._store_call(self.changes.message(room_id, reply_to, "replyTo"))
             quote = Quote(
                 parent.id,
                 parent.seq,
@@ -314,95 +312,34 @@ class ChatService:
                 retryAfterMs=int(wait * 1000) + 1,
             )
 
-    async def _message(self, room_id: str, message_id: str, field: str = "id") -> Message:
-        message = await self._store_call(self.store.get_message(room_id, message_id))
-        if message is None:
-            raise ChatError(errors.NOT_FOUND, f"no message {message_id!r} in room {room_id!r}", field=field)
-        return message
-
-    # --- changes to messages ---------------------------------------------------------------------
+    # --- changes to messages (chatio/chat/changes.py decides) ----------------------------------------
 
     async def edit(self, sid: str, room_id: str, message_id: str, text: str) -> Message:
         """Replace the text of one's own message; the others get ``message_updated``."""
         identity = self._require_member(sid, room_id).identity
         self.mutes.check(identity.user_id, room_id)
         await self._limit(identity)
-        message = await self._message(room_id, message_id)
-        if message.user_id != identity.user_id:
-            raise ChatError(errors.FORBIDDEN, "only its author edits a message", field="id")
-        edited = await self._store_call(self.store.edit(room_id, message_id, text))
-        if edited is None:
-            raise ChatError(errors.NOT_FOUND, f"message {message_id!r} was deleted", field="id")
-        await self._outbox.emit("message_updated", message_wire(edited), to=room_id, skip=sid)
-        return edited
+        return await self._store_call(self.changes.edit(identity, room_id, message_id, text, skip=sid))
 
     async def delete(self, sid: str, room_id: str, message_id: str) -> Message:
-        """Delete a message (its author, the room's owner and admins, server administrators); the others
-        get ``message_deleted`` with the tombstone."""
+        """Delete a message (its author, the room's owner and admins, server administrators, these even
+        without joining); the others get ``message_deleted`` with the tombstone."""
         identity = self._moderator_or_member(sid, room_id)
         await self._limit(identity)
-        message = await self._message(room_id, message_id)
-        if message.deleted:
-            return message
-        if message.user_id != identity.user_id and not await self._moderates(identity, room_id):
-            raise ChatError(
-                errors.FORBIDDEN,
-                "only its author or the room's owner and admins delete a message",
-                field="id",
-            )
-        tombstone = await self._store_call(self.store.delete(room_id, message_id))
-        if tombstone is None:  # pragma: no cover - removed by retention in between
-            raise ChatError(errors.NOT_FOUND, f"no message {message_id!r} in room {room_id!r}", field="id")
-        if message.user_id != identity.user_id and self.audit is not None:
-            entry = AuditEntry(
-                new_id(),
-                room_id,
-                "delete_message",
-                identity.user_id,
-                identity.username,
-                message.user_id,
-                message.user,
-                "",
-                now_ms(),
-                None,
-                message_id,
-            )
-            await self._store_call(self.audit(entry))
-        await self._outbox.emit("message_deleted", message_wire(tombstone), to=room_id, skip=sid)
-        return tombstone
+        return await self._store_call(self.changes.delete(identity, room_id, message_id, skip=sid))
 
     async def react(self, sid: str, room_id: str, message_id: str, emoji: str, *, add: bool) -> Message:
-        """Add (or take back) one's ``emoji`` on a message; everyone in the room gets ``reaction``."""
+        """Add (or take back) one's ``emoji`` on a message; the others get ``reaction``."""
         identity = self._require_member(sid, room_id).identity
         await self._limit(identity)
-        before = await self._message(room_id, message_id)
-        after = await self._store_call(
-            self.store.react(room_id, message_id, emoji, identity.username, add=add)
+        return await self._store_call(
+            self.changes.react(identity, room_id, message_id, emoji, add=add, skip=sid)
         )
-        if after is None or before.deleted:
-            raise ChatError(errors.NOT_FOUND, f"message {message_id!r} was deleted", field="id")
-        if after.change != before.change:
-            payload = {
-                "room": room_id,
-                "id": message_id,
-                "seq": after.seq,
-                "emoji": emoji,
-                "user": identity.username,
-                "added": add,
-                "reactions": message_wire(after)["reactions"],
-                "change": after.change,
-            }
-            await self._outbox.emit("reaction", payload, to=room_id, skip=sid)
-        return after
 
     def _moderator_or_member(self, sid: str, room_id: str) -> Identity:
         """The socket's identity; server administrators act in rooms they have not joined."""
         identity = self._connections[sid].identity
         return identity if identity.admin else self._require_member(sid, room_id).identity
-
-    async def _moderates(self, identity: Identity, room_id: str) -> bool:
-        room = await self._store_call(self.store.get_room(room_id))
-        return identity.admin or (room is not None and await self.admission.moderates(identity, room))
 
     # --- read marks ------------------------------------------------------------------------------
 
@@ -438,7 +375,7 @@ class ChatService:
         """The room's owner and admins (and server administrators) turn read receipts on or off, and set
         the room's retention in days (``retention``: a 1-tuple; ``(None,)`` goes back to the server's)."""
         identity = self._moderator_or_member(sid, room_id)
-        if not await self._moderates(identity, room_id):
+        if not await self._store_call(self.changes.moderates(identity, room_id)):
             raise ChatError(
                 errors.FORBIDDEN, "only the room's owner and admins change its options", field="room"
             )

@@ -42,7 +42,7 @@ class World:
         )
         signals = LocalSignals()
         signals.handlers.append(self.chat.apply)
-        self.chat.audit = self.acl.record
+        self.chat.changes.audit = self.acl.record
         self.moderation = Moderation(self.access, self.accounts, signals, self.outbox)
 
     async def user(self, name: str, *, admin: bool = False) -> Identity:
