@@ -185,7 +185,9 @@ def describe_run(
     return "\n".join(parts)
 
 
-def run_bounded(command: Sequence[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def run_bounded(
+    command: Sequence[str], *, cwd: Path, timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``command`` and capture its output; on timeout kill its whole process group and raise.
 
     The command leads a new process group so that anything it starts (a browser, say) is killed with it.
@@ -193,6 +195,7 @@ def run_bounded(command: Sequence[str], *, cwd: Path, timeout: float) -> subproc
     proc = subprocess.Popen(
         list(command),
         cwd=cwd,
+        env=None if env is None else dict(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

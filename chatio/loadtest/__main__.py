@@ -80,8 +80,11 @@ def describe_step(number: int, step: StepResult) -> str:
         f"step {number}: {step.rate:g} messages/s for {step.seconds:.1f}s",
         f"  sent {step.sent}, acked {step.acked}, ack errors {sum(step.ack_errors.values())}"
         + "".join(f" [{code} x{n}]" for code, n in step.ack_errors.items()),
-        f"  delivered {step.delivered}/{step.expected}, loss {step.loss:.3%}, "
+        f"  delivered {step.delivered}/{step.expected} by the cut-off, "
         f"last delivery {step.drain_seconds * 1000:.0f} ms after the last send",
+        f"  not yet delivered at the cut-off {step.undelivered_at_cutoff}: arrived after it "
+        f"{step.after_cutoff}, lost {max(0, step.undelivered_at_cutoff - step.after_cutoff)} "
+        f"(loss {step.loss:.3%})",
         f"  deliveries/s {step.deliveries_per_s:,.0f} (offered {step.offered_deliveries_per_s:,.0f})",
         f"  latency ms  p50 {lat.p50:.2f}  p95 {lat.p95:.2f}  p99 {lat.p99:.2f}  max {lat.max:.2f}"
         f"  ({lat.count} samples, {step.late} of them out of seq order)",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from array import array
-from collections import Counter
-from typing import cast
+from collections import Counter, deque
+from typing import Any, cast
 
 import orjson
 
@@ -54,9 +54,14 @@ class Tally:
 class Connection(asyncio.Protocol):
     """A Socket.IO client on one WebSocket. Create it through :meth:`open`."""
 
-    def __init__(self, tally: Tally, *, sampling: bool) -> None:
+    def __init__(self, tally: Tally, *, sampling: bool, username: str = "") -> None:
         self.tally = tally
         self.sampling = sampling
+        self.username = username
+        # How the hot loop tells a delivery, finds its send stamp, and (plain WebSocket) one's own echo.
+        self._delivery_prefix = framing.MESSAGE_PREFIX
+        self._stamp_marker = framing.STAMP_MARKER
+        self._own: bytes | None = None
         self.transport: asyncio.Transport | None = None
         self.sid: str | None = None
         self._accept = b""
@@ -78,10 +83,11 @@ class Connection(asyncio.Protocol):
         """Connect, upgrade, open Engine.IO and connect to namespace ``/``; raise on any failure."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
+            username = auth.get("username", "")
             _transport, conn = await loop.create_connection(
-                lambda: cls(tally, sampling=sampling), target.host, target.port
+                lambda: cls(tally, sampling=sampling, username=username), target.host, target.port
             )
-            request, conn._accept = framing.handshake(target)
+            request, conn._accept = framing.handshake(target.for_user(username))
             conn._auth = framing.connect_packet(auth)
             conn._write(request)
             try:
@@ -158,6 +164,7 @@ class Connection(asyncio.Protocol):
             data = self._upgrade(data)
         now = time.monotonic_ns()
         tally = self.tally
+        prefix, marker, own = self._delivery_prefix, self._stamp_marker, self._own
         size = len(data)
         pos = 0
         while size - pos >= 2:
@@ -175,13 +182,16 @@ class Connection(asyncio.Protocol):
             end = start + length
             if end > size:
                 break
-            if data[pos] == 0x81 and data.startswith(framing.MESSAGE_PREFIX, start):
-                tally.delivered += 1
-                if self.sampling:
-                    mark = data.find(framing.STAMP_MARKER, start, end) + len(framing.STAMP_MARKER)
-                    if mark >= len(framing.STAMP_MARKER):
-                        tally.latency.append(now - int(data[mark : mark + framing.STAMP_DIGITS]))
-                    self._check_seq(data, start, end)
+            if data[pos] == 0x81 and data.startswith(prefix, start):
+                if own is not None and data.find(own, start, end) >= 0:
+                    self._echo(now)
+                else:
+                    tally.delivered += 1
+                    if self.sampling:
+                        mark = data.find(marker, start, end) + len(marker)
+                        if mark >= len(marker):
+                            tally.latency.append(now - int(data[mark : mark + framing.STAMP_DIGITS]))
+                        self._check_seq(data, start, end)
             else:
                 self._frame(data[pos], data[start:end], now)
             pos = end
@@ -263,7 +273,75 @@ class Connection(asyncio.Protocol):
         if future is not None and not future.done():
             future.set_result(body)
 
+    def _echo(self, now: int) -> None:
+        """One's own message came back (plain WebSocket only)."""
+
     def _fail(self, exc: Exception) -> None:
         if not self._ready.done():
             self._ready.set_exception(exc)
         self.close()
+
+
+class PlainConnection(Connection):
+    """A client of ``/ws/chat`` (seed 001's protocol): ENTER to join, TALK to send; the server's answer to
+    a TALK is the stored message, one's own, which times the send as an acknowledgement does."""
+
+    def __init__(self, tally: Tally, *, sampling: bool, username: str = "") -> None:
+        super().__init__(tally, sampling=sampling, username=username)
+        self._delivery_prefix = framing.PLAIN_MESSAGE_PREFIX
+        self._stamp_marker = framing.PLAIN_STAMP_MARKER
+        self._own = b'"userId":' + orjson.dumps(username) + b',"message"'
+        self._sends: deque[int] = deque()
+        self._entering: asyncio.Future[bytes] | None = None
+
+    async def request(self, event: str, data: object, timeout: float) -> bytes:
+        """``join_room`` only: ENTER, answered by the server's ENTER (or an ERROR), as an ack body."""
+        if event != "join_room" or not isinstance(data, dict):
+            raise framing.WireError(f"{event}: a plain WebSocket client only joins rooms (ENTER)")
+        self._entering = asyncio.get_running_loop().create_future()
+        self.send_packet(framing.enter_frame(str(data["room"])))
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._entering
+        finally:
+            self._entering = None
+
+    def send_message(self, room_json: bytes) -> None:
+        stamp = time.monotonic_ns()
+        self._sends.append(stamp)
+        self._write(framing.client_frame(framing.talk_frame(room_json, stamp)))
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._sends)
+
+    def _echo(self, now: int) -> None:
+        if self._sends:
+            self.tally.acked += 1
+            self.tally.ack_latency.append(now - self._sends.popleft())
+
+    def _upgrade(self, data: bytes) -> bytes:
+        rest = super()._upgrade(data)
+        if self._upgraded and not self._ready.done():
+            self._ready.set_result(None)
+        return rest
+
+    def _packet(self, packet: bytes, now: int) -> None:
+        try:
+            frame: Any = orjson.loads(packet)
+            kind = frame["type"]
+        except (orjson.JSONDecodeError, LookupError, TypeError):
+            self.tally.other_events += 1
+            return
+        entering = self._entering
+        if kind == "ENTER" and frame.get("userId") == self.username and entering and not entering.done():
+            entering.set_result(b'[{"ok":true}]')
+        elif kind == "ERROR":
+            code = str(frame.get("code"))
+            if entering is not None and not entering.done():
+                entering.set_result(b'[{"ok":false,"error":' + orjson.dumps({"code": code}) + b"}]")
+            elif self._sends:
+                self._sends.popleft()
+                self.tally.ack_errors[code] += 1
+        else:
+            self.tally.other_events += 1

@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
+
+from chatio.loadtest.framing import PLAIN_PATH
 
 
 class LoadConfigError(ValueError):
@@ -104,14 +107,22 @@ def _name(raw: str) -> str:
 
 _OPTIONS: Final[dict[str, tuple[str, Callable[[str], Any], str]]] = {
     # field: (environment variable, parser, help)
-    "target_url": ("TARGET_URL", str, "server URL: http://host:port or ws://host:port/socket.io/"),
+    "target_url": (
+        "TARGET_URL",
+        str,
+        "server URL: http://host:port or ws://host:port/socket.io/ (Socket.IO); ws://host:port/ws/chat",
+    ),
     "conn_count": ("CONN_COUNT", _positive_int, "connections to open"),
     "batch_size": ("BATCH_SIZE", _positive_int, "connections opened at once during the ramp"),
     "batch_delay_ms": ("BATCH_DELAY_MS", _count, "pause between ramp batches, ms"),
     "msg_count": ("MSG_COUNT", _count, "messages per sender (when RATE is not set)"),
     "msg_interval_sec": ("MSG_INTERVAL_SEC", _seconds, "seconds between one sender's messages"),
     "room_id": ("ROOM_ID", _name, "room name, or prefix of the room names when ROOM_SIZE is set"),
-    "room_size": ("ROOM_SIZE", _count, "connections per room; 0 puts everyone in ROOM_ID"),
+    "room_size": (
+        "ROOM_SIZE",
+        _count,
+        "connections per room; 0 puts everyone in ROOM_ID (the default for /ws/chat, as in seed 001)",
+    ),
     "senders": ("SENDERS", _count, "connections that send; 0 means all"),
     "rates": ("RATE", _rates, "messages per second, all senders together; a comma list runs steps"),
     "duration": ("DURATION", _seconds, "seconds per RATE step"),
@@ -139,8 +150,8 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> LoadC
     """Settings from ``environ``, overridden by flags in ``argv``."""
     parser = argparse.ArgumentParser(
         prog="chatio-loadtest",
-        description="Socket.IO load generator for chatio. Every flag can also be set by the environment "
-        "variable shown.",
+        description="Socket.IO and /ws/chat load generator for chatio. Every flag can also be set by the "
+        "environment variable shown.",
     )
     defaults = LoadConfig()
     for field, (variable, _parse, text) in _OPTIONS.items():
@@ -160,6 +171,9 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> LoadC
             values[field] = parse(raw)
         except ValueError as exc:
             raise LoadConfigError(f"{source}={raw!r}: {exc}") from None
+    target = values.get("target_url", LoadConfig().target_url)
+    if "room_size" not in values and urllib.parse.urlsplit(target).path.rstrip("/").endswith(PLAIN_PATH):
+        values["room_size"] = 0  # seed 001's plan: everyone in ROOM_ID
     config = LoadConfig(**values)
     if len(f"{config.client_id}-{config.conn_count}") > 32:
         raise LoadConfigError("CLIENT_ID: usernames <CLIENT_ID>-<n> must fit in 32 characters")

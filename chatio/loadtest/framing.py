@@ -11,6 +11,10 @@ per received frame). What a client must do is all here and nothing more:
   the answer is ``43<id>[{...}]``;
 * the server pings with ``2``; the client must answer ``3`` within the ping timeout.
 
+Or, for a target ending in ``/ws/chat``, seed 001's plain WebSocket protocol (docs/protocol.md, "Plain
+WebSocket"): the user is ``?userId=`` on the upgrade, ``ENTER`` joins and is answered with ``ENTER``,
+``TALK`` sends and is answered with the stored message, deliveries are ``TALK`` frames of others.
+
 Client frames are masked as the RFC requires; server frames are parsed in :mod:`chatio.loadtest.client`.
 """
 
@@ -40,6 +44,10 @@ STAMP_MARKER: Final = b'"text":"t='
 STAMP_DIGITS: Final = 20
 # A message's seq (docs/protocol.md, "Delivery"): sampling receivers check that theirs arrive in seq order.
 SEQ_MARKER: Final = b'"seq":'
+# The same for ``/ws/chat``: TALK frames, the text in "message".
+PLAIN_PATH: Final = "/ws/chat"
+PLAIN_MESSAGE_PREFIX: Final = b'{"type":"TALK"'
+PLAIN_STAMP_MARKER: Final = b'"message":"t='
 
 
 class WireError(Exception):
@@ -53,20 +61,31 @@ class Target:
     host: str
     port: int
     path: str
+    #: Seed 001's plain WebSocket protocol (``/ws/chat``) rather than Socket.IO.
+    plain: bool = False
 
     @classmethod
     def parse(cls, url: str) -> Target:
-        """Accept ``http://h:p``, ``ws://h:p`` or a full ``ws://h:p/socket.io/...`` URL."""
+        """Accept ``http://h:p``, ``ws://h:p``, a full ``ws://h:p/socket.io/...`` URL, or
+        ``ws://h:p/ws/chat`` (plain WebSocket)."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in {"ws", "http"}:
             raise WireError(f"{url!r}: scheme must be ws:// or http:// (TLS is not supported)")
         if not parts.hostname:
             raise WireError(f"{url!r}: no host")
-        path = parts.path if parts.path not in {"", "/"} else "/socket.io/"
         query = dict(urllib.parse.parse_qsl(parts.query))
+        if parts.path.rstrip("/").endswith(PLAIN_PATH):
+            return cls(parts.hostname, parts.port or 80, parts.path.rstrip("/") + "?", plain=True)
+        path = parts.path if parts.path not in {"", "/"} else "/socket.io/"
         query.setdefault("EIO", "4")
         query["transport"] = "websocket"
         return cls(parts.hostname, parts.port or 80, f"{path}?{urllib.parse.urlencode(query)}")
+
+    def for_user(self, username: str) -> Target:
+        """The target a plain client of ``username`` upgrades to (``?userId=``); Socket.IO's is the same."""
+        if not self.plain:
+            return self
+        return dataclasses.replace(self, path=self.path + urllib.parse.urlencode({"userId": username}))
 
 
 def handshake(target: Target) -> tuple[bytes, bytes]:
@@ -94,7 +113,10 @@ def check_upgrade(head: bytes, accept: bytes) -> None:
     lines = head.split(b"\r\n")
     status = lines[0].split(b" ", 2)
     if len(status) < 2 or status[1] != b"101":
-        raise WireError(f"upgrade refused: {lines[0].decode(errors='replace')}")
+        hint = ""
+        if len(status) >= 2 and status[1] == b"404":
+            hint = " (wrong path? chatio serves Socket.IO at /socket.io/ and plain WebSocket at /ws/chat)"
+        raise WireError(f"upgrade refused: {lines[0].decode(errors='replace')}{hint}")
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
@@ -125,6 +147,16 @@ def send_message_packet(ack_id: int, room_json: bytes, stamp_ns: int) -> bytes:
     ``room_json`` is the room id already encoded as a JSON string (quotes included).
     """
     return b'42%d["send_message",{"room":%s,"text":"t=%020d;"}]' % (ack_id, room_json, stamp_ns)
+
+
+def enter_frame(room: str) -> bytes:
+    """Seed 001's ENTER (``/ws/chat``)."""
+    return orjson.dumps({"type": "ENTER", "roomId": room, "message": ""})
+
+
+def talk_frame(room_json: bytes, stamp_ns: int) -> bytes:
+    """Seed 001's TALK with the send time in the message; ``room_json`` as for :func:`send_message_packet`."""
+    return b'{"type":"TALK","roomId":%s,"message":"t=%020d;"}' % (room_json, stamp_ns)
 
 
 def split_ack(payload: bytes) -> tuple[int, bytes]:

@@ -3,7 +3,9 @@
 Load is open-loop: messages leave on a clock whatever the server's acknowledgements do, so a slow server
 shows up as latency and backlog instead of quietly slowing the generator down. A step's deliveries are
 owed to the other members of the sender's room; after the step the swarm waits (up to ``drain_sec``)
-for what is still owed, and what never comes is loss.
+for what is still owed. What is still missing at that cut-off is reported apart: the swarm listens on
+(up to ``drain_sec`` again, until half a second passes without a delivery), counts what arrives as
+*after the cut-off*, and only what never comes is loss.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Final, TextIO
 import orjson
 
 from chatio.loadtest import framing
-from chatio.loadtest.client import Connection, Tally
+from chatio.loadtest.client import Connection, PlainConnection, Tally
 from chatio.loadtest.config import LoadConfig
 from chatio.loadtest.stats import CpuMeter, MachineMeter, Percentiles
 
 TICK_SECONDS: Final = 0.002
 DRAIN_POLL_SECONDS: Final = 0.01
+# After the cut-off, deliveries still arriving are counted (not lost) until this long passes without one.
+CUTOFF_QUIET_SECONDS: Final = 0.5
 # A step taken while the generator used this much of its core may be measuring the generator.
 CEILING_CPU: Final = 0.85
 # ... or while its core (its own time plus the kernel's network work) was this busy.
@@ -42,6 +46,8 @@ class StepResult:
     expected: int
     delivered: int
     delivered_in_window: int
+    #: Delivered after the cut-off (owed, not yet delivered when the step's wait ended, but not lost).
+    after_cutoff: int
     acked: int
     #: Sampled deliveries that arrived after a later seq of their room (see ``client``).
     late: int
@@ -65,8 +71,14 @@ class StepResult:
         return self.delivered / (self.seconds + self.drain_seconds)
 
     @property
+    def undelivered_at_cutoff(self) -> int:
+        return max(0, self.expected - self.delivered)
+
+    @property
     def loss(self) -> float:
-        return 0.0 if not self.expected else max(0, self.expected - self.delivered) / self.expected
+        """What never arrived, late deliveries not counted as lost."""
+        lost = max(0, self.expected - self.delivered - self.after_cutoff)
+        return 0.0 if not self.expected else lost / self.expected
 
     @property
     def generator_us_per_delivery(self) -> float:
@@ -81,6 +93,7 @@ class StepResult:
         data = dataclasses.asdict(self)
         data.update(
             offered_deliveries_per_s=self.offered_deliveries_per_s,
+            undelivered_at_cutoff=self.undelivered_at_cutoff,
             deliveries_per_s=self.deliveries_per_s,
             loss=self.loss,
             generator_us_per_delivery=self.generator_us_per_delivery,
@@ -148,9 +161,9 @@ class Swarm:
         config = self.config
         sampling = int((index + 1) * config.latency_sample) > int(index * config.latency_sample)
         auth = {"username": f"{config.client_id}-{index}"}
-        conn = await Connection.open(
-            self.target_for(index), auth, self.tally, sampling=sampling, timeout=config.connect_timeout
-        )
+        target = self.target_for(index)
+        kind = PlainConnection if target.plain else Connection
+        conn = await kind.open(target, auth, self.tally, sampling=sampling, timeout=config.connect_timeout)
         room = config.room_of(index)
         try:
             answer = await conn.request("join_room", {"room": room}, config.connect_timeout)
@@ -199,14 +212,19 @@ class Swarm:
         in_window = tally.delivered - delivered_before
         drain = await self._drain(delivered_before + expected, progress, sent)
         used, served, cores = generator_cpu.lap(), server_cpu.lap(), machine.lap()
+        at_cutoff = tally.delivered - delivered_before
+        if at_cutoff < expected:
+            await self.settle(CUTOFF_QUIET_SECONDS, self.config.drain_sec)
+        after_cutoff = tally.delivered - delivered_before - at_cutoff
         pinned = _pinned_cpu()
         return StepResult(
             rate=rate,
             seconds=window,
             sent=sent,
             expected=expected,
-            delivered=tally.delivered - delivered_before,
+            delivered=at_cutoff,
             delivered_in_window=in_window,
+            after_cutoff=after_cutoff,
             acked=tally.acked - acked_before,
             late=tally.late - late_before,
             ack_errors=dict(tally.ack_errors),
@@ -298,4 +316,4 @@ def _pinned_cpu() -> int | None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
-    return f"{type(exc).__name__}: {exc}"[:120]
+    return f"{type(exc).__name__}: {exc}"[:200]
