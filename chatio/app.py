@@ -104,6 +104,7 @@ def create_app(
 
     app.cleanup_ctx.append(backends.lifetime)
     app.cleanup_ctx.append(core.lifetime(namespace))
+    app.cleanup_ctx.append(plain.lifetime)
     if backends.cluster is not None:
         app.cleanup_ctx.append(backends.cluster.lifetime)
     return app

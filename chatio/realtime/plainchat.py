@@ -13,10 +13,12 @@ limits, presence and the Redis fan-out are the Socket.IO clients' own, and the r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -28,7 +30,7 @@ from chatio.chat.service import ChatService, user_room
 from chatio.chat.wire import message_wire
 from chatio.errors import ChatError
 from chatio.ratelimit.gate import Gate
-from chatio.rfc6455 import GOING_AWAY, POLICY_VIOLATION
+from chatio.rfc6455 import GOING_AWAY, OP_PING, POLICY_VIOLATION, frame
 from chatio.store import Unavailable
 from chatio.transport import ChatServer, FastManager, Wire, accept_websocket, text_frame
 
@@ -73,6 +75,23 @@ class PlainChat:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(PATH, self.upgrade)]
+
+    async def lifetime(self, _app: web.Application) -> AsyncIterator[None]:
+        """An aiohttp ``cleanup_ctx``: a WebSocket ping to every client each ping interval, so that proxies
+        (whose idle timeouts would cut a quiet connection) keep them open and dead peers are found."""
+        pinger = asyncio.get_running_loop().create_task(self._ping())
+        yield
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
+
+    async def _ping(self) -> None:
+        ping = frame(OP_PING, b"")
+        while True:
+            await asyncio.sleep(self.service.settings.ping_interval_seconds)
+            for client in list(self.clients.values()):
+                if client.wire is not None:
+                    client.wire.send(ping)
 
     async def upgrade(self, request: web.Request) -> web.StreamResponse:
         """Check who connects, join them to the chat core, then take the connection over."""

@@ -202,3 +202,12 @@ async def test_the_rate_limit_is_the_users_own(http: aiohttp.ClientSession) -> N
             answers.append(await frame(ws))
         assert [a["type"] for a in answers][:2] == ["TALK", "TALK"]
         assert answers[-1]["code"] == "rate_limited" and answers[-1]["retryAfterMs"] > 0
+
+
+async def test_the_server_pings_quiet_clients(http: aiohttp.ClientSession) -> None:
+    async with (
+        serving(Settings(pod_name="test", ping_interval_seconds=1)) as server,
+        http.ws_connect(ws_url(server, "userId=quiet"), autoping=False) as ws,
+    ):
+        message = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        assert message.type == aiohttp.WSMsgType.PING
