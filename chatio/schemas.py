@@ -320,6 +320,15 @@ class RoomListQuery(_Strict):
     after = _room()
 
 
+class UsersQuery(_Strict):
+    """``GET /api/chat/users``: a page of users by username."""
+
+    online = fields.Boolean(truthy={"true", "1"}, falsy={"false", "0"})
+    q = fields.String(validate=validate.Length(min=1, max=32))
+    cursor = _username()
+    limit = QueryInteger(validate=validate.Range(min=1, max=100), load_default=50)
+
+
 class PlainFrame(_Strict):
     """A frame of ``/ws/chat`` (seed 001's protocol): ``type`` and, but for PING, ``roomId``; TALK needs a
     ``message``. ``userId`` is taken and ignored: the server knows who is connected."""

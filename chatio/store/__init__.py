@@ -155,6 +155,10 @@ class Store(Protocol):
 
     async def find_user(self, username: str) -> User | None: ...
 
+    async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
+        """Users ordered by username: the first ``limit`` after ``after`` whose username starts with
+        ``prefix`` (case-sensitively, as usernames are stored)."""
+
     async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
         """Store a new room; :class:`Conflict` when the id is taken."""
 

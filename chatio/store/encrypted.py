@@ -134,6 +134,9 @@ class EncryptingStore:
     async def find_user(self, username: str) -> User | None:
         return await self.inner.find_user(username)
 
+    async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
+        return await self.inner.users(prefix=prefix, after=after, limit=limit)
+
     async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
         return await self.inner.create_room(room_id, name, public=public, owner=owner)
 

@@ -110,6 +110,12 @@ class MemoryStore:
         user_id = self._user_ids_by_name.get(username)
         return None if user_id is None else self._users[user_id]
 
+    async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
+        # Sorted on demand: listing users is rare next to everything else the store does.
+        names = sorted(name for name in self._user_ids_by_name if name.startswith(prefix))
+        start = 0 if after is None else bisect.bisect_right(names, after)
+        return [self._users[self._user_ids_by_name[name]] for name in names[start : start + limit]]
+
     async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
         if room_id in self._rooms:
             raise Conflict(f"room {room_id!r} exists")

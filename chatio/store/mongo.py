@@ -32,6 +32,7 @@ without acknowledgements the store cannot know what it stored, nor recognise a r
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -203,6 +204,17 @@ class MongoStore:
         async with self._guard("find_user"):
             document = await self._users.find_one({"username": username})
         return None if document is None else _user(document)
+
+    async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
+        _literal(prefix, *(() if after is None else (after,)))
+        # An anchored, escaped prefix and a lower bound: both ride the unique username index.
+        bounds: dict[str, Any] = {"$regex": "^" + re.escape(prefix)} if prefix else {}
+        if after is not None:
+            bounds["$gt"] = after
+        query = {"username": bounds} if bounds else {}
+        async with self._guard("users"):
+            cursor = self._users.find(query).sort("username", ASCENDING).limit(max(0, limit))
+            return [_user(document) async for document in cursor]
 
     async def create_room(self, room_id: str, name: str, *, public: bool, owner: str | None) -> Room:
         room = Room(room_id, name, public, owner, now_ms())

@@ -13,6 +13,7 @@ from aiohttp import web
 from chatio.web.accounts import AccountsApi
 from chatio.web.api import PREFIX, ChatApi, guarded_routes, not_found
 from chatio.web.client_config import config_view
+from chatio.web.people import PeopleApi
 
 
 def rest_routes() -> list[web.RouteDef]:
@@ -20,6 +21,7 @@ def rest_routes() -> list[web.RouteDef]:
     routes = [
         web.get(f"{PREFIX}/config", config_view),
         *AccountsApi().routes(),
+        *PeopleApi().routes(),
         *ChatApi().routes(),
         web.route("*", "/api/{tail:.*}", not_found),
     ]

@@ -330,3 +330,15 @@ async def test_search_ranks_the_closer_match_first(store: Store) -> None:
     short = await store.append(draft(text="날씨 좋다"))
     long = await store.append(draft(text="오늘 아침 날씨는 맑고 오후에는 구름이 많겠습니다"))
     assert await store.search("날씨", rooms=None, limit=10) == [short, long]
+
+
+async def test_users_page_by_username_and_prefix(store: Store) -> None:
+    for name in ["carol", "alice", "bob", "alina", "김민지"]:
+        await store.create_user(name, name.title())
+    assert [u.username for u in await store.users(limit=10)] == ["alice", "alina", "bob", "carol", "김민지"]
+    assert [u.username for u in await store.users(limit=2)] == ["alice", "alina"]
+    assert [u.username for u in await store.users(after="alina", limit=2)] == ["bob", "carol"]
+    assert [u.username for u in await store.users(prefix="al", limit=10)] == ["alice", "alina"]
+    assert [u.username for u in await store.users(prefix="al", after="alice", limit=10)] == ["alina"]
+    assert [u.username for u in await store.users(prefix="김", limit=10)] == ["김민지"]
+    assert await store.users(prefix=".*", limit=10) == []  # a prefix, never a pattern
