@@ -2,6 +2,7 @@
 // reconnect), leaving, creating, inviting, direct messages, sending, typing, history, live events.
 
 import { newClientMsgId } from "./dom.js";
+import { rememberName } from "./people.js";
 import { setBanner, showError, showInfo } from "./notices.js";
 import {
   DM_PREFIX,
@@ -106,7 +107,10 @@ export async function loadRoomList() {
 /** The direct-message rooms, with the user at the other end (their display name) for each. */
 async function loadDms() {
   const found = await get("/dms", { dms: [] });
-  for (const dm of found.dms) addRoom(dm.room, { kind: "dm", peer: dm.user });
+  for (const dm of found.dms) {
+    addRoom(dm.room, { kind: "dm", peer: dm.user });
+    rememberName(dm.user.username, dm.user.displayName);
+  }
   invalidate("header", "members");
 }
 
@@ -552,7 +556,7 @@ export function wireEvents(conn) {
     const room = app.rooms.get(id);
     if (!room || user === me()) return;
     if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
-    addLine(room, `${name || user} joined`);
+    addLine(room, `${displayName({ displayName: name }, user)} joined`);
     invalidate("members", "conversation");
   });
 

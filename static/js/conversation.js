@@ -39,15 +39,13 @@ function renderHeader() {
 
 // --- the message list ------------------------------------------------------------------------------------
 
-const authorOf = (room, msg) => displayName(room.members.get(msg.user) ? { ...msg, ...pick(room.members.get(msg.user)) } : msg, msg.user);
-const pick = (member) => (member.displayName ? { displayName: member.displayName } : {});
 
 function messageNode(room, msg, { continued, pending }) {
   const mine = msg.user === me();
   const item = el("li", `message${mine ? " mine" : ""}${continued ? " continued" : ""}`);
   // Focusable, so that the keyboard (and a tap) reaches its actions.
   if (!pending) item.tabIndex = 0;
-  const name = msg.displayName || authorOf(room, msg);
+  const name = displayName(msg, msg.user);
   item.append(avatar(name));
   const body = el("div", "bubble");
   const meta = el("div", "meta");
@@ -80,7 +78,7 @@ function messageNode(room, msg, { continued, pending }) {
 function quoteNode(room, quote) {
   const node = el("button", "quote");
   node.type = "button";
-  node.append(el("span", "quote-author", quote.user));
+  node.append(el("span", "quote-author", displayName(quote, quote.user)));
   node.append(el("span", "quote-text", quote.deleted ? "deleted message" : quote.excerpt ?? ""));
   node.setAttribute("aria-label", `Reply to ${quote.user}: show the message`);
   node.addEventListener("click", () => showRoom(room.id, { focusSeq: quote.seq }));
@@ -192,7 +190,7 @@ function timeline(room) {
     }
     const continued = previous && previous.user === msg.user && msg.ts - previous.ts < GROUP_WITHIN_MS;
     items.push({
-      key: `m${msg.id}${continued ? "c" : ""}:${msg.change ?? 0}:${msg.editedAt ?? ""}`,
+      key: `m${msg.id}${continued ? "c" : ""}:${msg.change ?? 0}:${msg.editedAt ?? ""}:${displayName(msg, msg.user)}`,
       build: () => {
         const node = messageNode(room, msg, { continued });
         node.dataset.id = msg.id;
@@ -365,7 +363,7 @@ function renderComposeBar() {
   if (compose && compose.roomId !== openRoom()?.id) compose = null;
   bar.hidden = !compose;
   if (!compose) return;
-  const what = compose.mode === "edit" ? "Editing your message" : `Replying to ${compose.msg.user}`;
+  const what = compose.mode === "edit" ? "Editing your message" : `Replying to ${displayName(compose.msg, compose.msg.user)}`;
   $("compose-what").textContent = what;
   $("compose-text").textContent = compose.msg.text;
 }

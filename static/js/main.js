@@ -20,6 +20,7 @@ import { setBanner, setConnState, showError } from "./notices.js";
 import { setupSearch, closeSearch } from "./search.js";
 import { closeDrawer, setupSidebar } from "./sidebar.js";
 import { setupSignin, showSignin } from "./signin.js";
+import { forgetNames, rememberName } from "./people.js";
 import { app, invalidate } from "./state.js";
 
 const THEME_KEY = "chatio.theme";
@@ -50,6 +51,7 @@ function setupTheme() {
 
 function renderMe() {
   const user = app.auth.user;
+  rememberName(user.username, user.displayName);
   const name = user.displayName || user.username;
   $("me-avatar").replaceChildren(avatar(name));
   $("me-name").textContent = name;
@@ -102,6 +104,7 @@ async function signOut(message = "", { tellServer = true } = {}) {
   else app.auth.forget();
   app.rooms.clear();
   app.invitations.clear();
+  forgetNames();
   app.openId = null;
   app.session = null;
   app.myStatus = "online";

@@ -1,6 +1,8 @@
 // The rooms the user has in the sidebar and what the page holds of each: messages by seq, who is
 // present, who types, unread counts. No DOM here: the views read it.
 
+import { nameOf } from "./people.js";
+
 export const DM_PREFIX = "dm:";
 
 export function newRoom(id, { name = id, kind = "public", peer = null, role = null } = {}) {
@@ -100,8 +102,9 @@ export function addLine(room, text) {
   if (room.lines.length > 200) room.lines.shift();
 }
 
-export const displayName = (msgOrMember, fallback) =>
-  (msgOrMember && (msgOrMember.displayName || msgOrMember.user || msgOrMember.username)) || fallback || "";
+/** A user's display name: one the payload carries, else the one of their profile (people.js). */
+export const displayName = (msgOrMember, username) =>
+  msgOrMember?.displayName || nameOf(username || msgOrMember?.user || msgOrMember?.username);
 
 /** A `reaction` event: the message's whole reaction list after the change. */
 export function applyReaction(room, { id, seq, reactions, change }) {

@@ -3,7 +3,7 @@
 import { openRoom as open } from "./chat.js";
 import { $, el, formatDay, formatTime, richText } from "./dom.js";
 import { showError } from "./notices.js";
-import { roomLabel } from "./rooms.js";
+import { displayName, roomLabel } from "./rooms.js";
 import { app } from "./state.js";
 
 const PAGE = 20;
@@ -21,7 +21,7 @@ function resultItem(msg) {
   const meta = el("span", "result-meta");
   meta.append(
     el("span", "result-room", known?.kind === "dm" ? where : `# ${where}`),
-    el("span", "result-author", msg.displayName || msg.user),
+    el("span", "result-author", displayName(msg, msg.user)),
     el("span", "result-time", `${formatDay(msg.ts)} ${formatTime(msg.ts)}`),
   );
   const text = el("span", "result-text");

@@ -217,6 +217,32 @@ async function main() {
     });
   }
 
+  await run.step("the keyboard alone: skip link, send, a new room from its dialog, Alt+Up back, Escape", async () => {
+    const focused = () => pageB.evaluate(() => document.activeElement?.id || document.activeElement?.className);
+    const first = await pageB.evaluate(() => document.querySelector("a[href], button, input, select, textarea").className);
+    if (first !== "skip-link") throw new Error(`the first focusable element is ${first}`);
+    await pageB.focus(".skip-link");
+    await pageB.keyboard.press("Enter");
+    await pageB.waitForFunction(() => document.activeElement?.id === "message-input");
+    await pageB.keyboard.type("typed with the keyboard only");
+    await pageB.keyboard.press("Enter");
+    await waitForMessage(pageA, "typed with the keyboard only");
+    // Shift+Tab walks back from the message box through the conversation to the sidebar's buttons.
+    for (let i = 0; i < 40 && (await focused()) !== "new-room-btn"; i++) await pageB.keyboard.press("Shift+Tab");
+    if ((await focused()) !== "new-room-btn") throw new Error("the create-room button is not reachable by Tab");
+    await pageB.keyboard.press("Enter");
+    await pageB.locator("#new-room-dialog[open]").waitFor();
+    await pageB.keyboard.type(`keys-${runId}`);
+    await pageB.keyboard.press("Enter");
+    await pageB.locator(`#room-list li[data-room="keys-${runId}"] a[aria-current="page"]`).waitFor();
+    await pageB.keyboard.press("Alt+ArrowUp");
+    await pageB.locator(`#room-list li[data-room="${room}"] a[aria-current="page"]`).waitFor();
+    await pageB.click("#new-room-btn");
+    await pageB.locator("#new-room-dialog[open]").waitFor();
+    await pageB.keyboard.press("Escape");
+    await pageB.locator("#new-room-dialog:not([open])").waitFor({ state: "attached" });
+  });
+
   await run.step("at 360 px the message list keeps at least 60 % of the height", async () => {
     await pageB.setViewportSize({ width: 360, height: 640 });
     await pageB.waitForTimeout(300);

@@ -43,6 +43,8 @@ const declined = `closed-${runId}`;
 const shot = (name) => path.join(outDir, name);
 // A wrong password is refused (401): expected where the test types one.
 const expected401 = (response) => response.url().endsWith("/api/chat/auth/login") && response.status() === 401;
+// After the kill, the surviving process does not know the dead one's Engine.IO session: 400, then a new one.
+const staleSession = (response) => response.url().includes("/socket.io/") && response.url().includes("sid=") && response.status() === 400;
 
 async function register(page, user) {
   await page.goto(`${url}/`);
@@ -73,8 +75,8 @@ async function main() {
   console.log(`chatio page test (accounts, ${pods.size} processes) against ${url}, screenshots in ${outDir}`);
   await run.launch();
   const config = await (await fetch(`${url}/api/chat/config`)).json();
-  const pageA = await run.newPage("A", { allowHttpErrors: [expected401] });
-  const pageB = await run.newPage("B", { colorScheme: "dark" });
+  const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession] });
+  const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession] });
   const socketsA = watchSockets(pageA);
   let signedInAt = 0;
 
@@ -167,6 +169,16 @@ async function main() {
     await waitForMessage(pageB, "좋아요! 👍 https://example.com/우유");
   });
 
+  await run.step("display names (from the profiles), with HTML in them, are shown as text", async () => {
+    const author = pageB.locator("#messages li.message[data-id] .author", { hasText: "onerror" }).first();
+    await author.waitFor();
+    const text = await author.textContent();
+    if (text !== XSS_NAME) throw new Error(`author shown as ${JSON.stringify(text)}`);
+    await pageA.locator(`#members li[data-user="${bob.username}"] .member-name:text-is("${bob.displayName}")`).waitFor();
+    await assertNoMarkup(pageA, "A");
+    await assertNoMarkup(pageB, "B");
+  });
+
   await run.step("B replies to A and reacts; A edits its message; B deletes its reply; both see it all", async () => {
     const liked = "좋아요! 👍 https://example.com/우유";
     const messageB = (text) => pageB.locator("#messages li.message[data-id]", { has: pageB.locator(".text", { hasText: text }) });
@@ -175,7 +187,7 @@ async function main() {
     await messageB(liked).locator(".act-reply").click();
     await pageB.locator('#compose-bar:not([hidden]) #compose-what:has-text("Replying to")').waitFor();
     await send(pageB, "답장이에요");
-    await messageA("답장이에요").locator(`.quote:has-text("${alice.username}")`).waitFor();
+    await messageA("답장이에요").locator(".quote", { hasText: "지은" }).waitFor();
     await messageB(liked).focus();
     await messageB(liked).locator(".act-react").click();
     await messageB(liked).locator('button[aria-label="React with 👍"]').click();

@@ -1,0 +1,31 @@
+// Display names: the server's events name users by username; their display names come from their
+// profiles (GET /api/chat/users/{username}), fetched once per user and kept for this session.
+
+import { app, invalidate } from "./state.js";
+
+const known = new Map(); // username -> display name, or null while asked
+
+/** The display name of `username` (the username itself until the profile has answered). */
+export function nameOf(username) {
+  if (!username) return "";
+  if (!known.has(username) && app.auth?.token) {
+    known.set(username, null);
+    app.auth
+      .api("GET", `/users/${encodeURIComponent(username)}`)
+      .then((user) => {
+        known.set(username, user?.displayName || username);
+        if (user?.displayName && user.displayName !== username) invalidate("conversation", "members", "header");
+      })
+      .catch(() => known.set(username, username));
+  }
+  return known.get(username) || username;
+}
+
+/** A display name learnt elsewhere (a sign-in grant, GET /api/chat/dms). */
+export function rememberName(username, displayName) {
+  if (username && displayName) known.set(username, displayName);
+}
+
+export function forgetNames() {
+  known.clear();
+}
