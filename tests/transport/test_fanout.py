@@ -11,9 +11,11 @@ import pytest
 import socketio
 
 from chatio.config import Secret, Settings
+from chatio.keys import SERVER
 from chatio.redisconn import REDIS_ERRORS
 from chatio.redisconn import connect as redis_client
 from chatio.transport.fanout import SEQ_WINDOW, ClusterManager, RoomLog
+from tests.cluster_harness import Chatter, assert_full_ordered_history, eventually
 from tests.harness import connect, serving
 from tools.devservices import RedisProcess, free_port
 
@@ -115,3 +117,51 @@ async def test_sentinel_urls_reach_the_primary(tmp_path: Path) -> None:
         sentinel.terminate()
         sentinel.wait(10)
         primary.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.mongo
+async def test_a_message_overtaken_on_its_way_is_not_lost_across_a_reconnect(
+    redis_url: str, mongodb_uri: str, mongodb_database: str
+) -> None:
+    """Issue 14.4: a local broadcast overtakes one relayed through Redis, so a client holds seq 2 without
+    seq 1; it reconnects to the other process inside that window. Re-joining with the highest seq held (the
+    old rule) skipped seq 1 for good; docs/protocol.md's rule (the contiguous seq, holes filled) does not."""
+    settings = Settings(
+        pod_name="one",
+        redis_url=Secret(redis_url),
+        redis_prefix=f"test-{uuid.uuid4().hex[:12]}",
+        mongodb_uri=Secret(mongodb_uri),
+        mongodb_database=mongodb_database,
+    )
+    async with serving(settings) as one, serving(Settings(**{**_fields(settings), "pod_name": "two"})) as two:
+        manager = two.app[SERVER].manager
+        relay = manager._handle_emit
+        delayed: list[dict[str, object]] = []
+
+        async def slow_first_relay(message: dict[str, object]) -> None:
+            if message.get("event") == "message" and not delayed:  # the fault: one slow relay
+                delayed.append(message)
+                await asyncio.sleep(3.0)
+            await relay(message)
+
+        manager._handle_emit = slow_first_relay
+        alice, bob = Chatter("alice", [one.url], "r"), Chatter("bob", [two.url], "r")
+        carol = Chatter("carol", [two.url, one.url], "r")  # served by two, reconnects to one
+        chatters = [alice, bob, carol]
+        for chatter in chatters:
+            await chatter.start()
+        try:
+            await alice.send("first")  # seq 1: on its slow way to two
+            await bob.send("second")  # seq 2: local on two, reaches carol at once
+            await eventually(lambda: 2 in carol.messages, 5, "carol holds seq 2")
+            assert 1 not in carol.messages and delayed, "the relay was not overtaken"
+            assert carol._sio is not None
+            await carol._sio.disconnect()  # inside the window: seq 1 is still on its way to two
+            await eventually(lambda: carol.pods[-1:] == ["one"], 10, "carol is served by one")
+            await eventually(lambda: carol.contiguous() == 2, 10, "carol holds seq 1 too")
+            await eventually(lambda: all(c.contiguous() == 2 for c in chatters), 10, "everyone holds both")
+            assert_full_ordered_history(chatters)
+        finally:
+            for chatter in chatters:
+                await chatter.close()
