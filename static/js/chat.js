@@ -114,6 +114,23 @@ async function loadDms() {
   invalidate("header", "members");
 }
 
+// Who is online anywhere on the server (GET /api/chat/users?online=true), refreshed on presence changes.
+const ONLINE_PAGE = 50;
+let onlineTimer = 0;
+
+export async function loadOnline() {
+  const found = await get(`/users?online=true&limit=${ONLINE_PAGE}`, null);
+  if (!found) return;
+  app.online = found.users.filter((user) => user.username !== me());
+  for (const user of app.online) rememberName(user.username, user.displayName);
+  invalidate("sidebar");
+}
+
+function loadOnlineSoon() {
+  clearTimeout(onlineTimer);
+  onlineTimer = setTimeout(loadOnline, 1_000);
+}
+
 export async function loadInvitations() {
   const found = await get("/invitations", { invitations: [] });
   app.invitations = new Map(found.invitations.map((invitation) => [invitation.room, invitation]));
@@ -553,6 +570,7 @@ export function wireEvents(conn) {
   });
 
   conn.on("user_joined", ({ room: id, user, displayName: name }) => {
+    if (!app.online.some((person) => person.username === user) && user !== me()) loadOnlineSoon();
     const room = app.rooms.get(id);
     if (!room || user === me()) return;
     if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
@@ -579,6 +597,9 @@ export function wireEvents(conn) {
   });
 
   conn.on("presence", ({ user, status }) => {
+    const known = app.online.find((person) => person.username === user);
+    if (known && status !== "offline") known.status = status;
+    else loadOnlineSoon();
     if (user === me() && status !== "offline") {
       app.myStatus = status;
       invalidate("header");

@@ -5,6 +5,7 @@
 import { Auth, request } from "./auth.js";
 import {
   joinAll,
+  loadOnline,
   loadRoomList,
   markAllLeft,
   openRoom,
@@ -67,6 +68,7 @@ async function onConnected() {
     setBanner("");
     await loadRoomList();
     await joinAll();
+    loadOnline();
     startedRooms = true;
     const { id, focusSeq } = roomToOpen();
     await openRoom(id, { focusSeq });
@@ -75,6 +77,7 @@ async function onConnected() {
     await joinAll();
     await loadRoomList();
     await joinAll({ onlyNew: true });
+    loadOnline();
   }
   invalidate("sidebar", "conversation", "members", "header");
 }
@@ -104,6 +107,7 @@ async function signOut(message = "", { tellServer = true } = {}) {
   else app.auth.forget();
   app.rooms.clear();
   app.invitations.clear();
+  app.online = [];
   forgetNames();
   app.openId = null;
   app.session = null;

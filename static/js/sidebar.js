@@ -1,7 +1,7 @@
 // The sidebar: invitations, rooms, direct messages with unread markers; the create and browse dialogs;
 // the user's own card. On a narrow screen it is a drawer.
 
-import { acceptInvite, createRoom, declineInvite, openRoom } from "./chat.js";
+import { acceptInvite, createRoom, declineInvite, openDm, openRoom } from "./chat.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError, showError } from "./notices.js";
 import { roomLabel } from "./rooms.js";
@@ -58,6 +58,23 @@ function invitationItem(invitation) {
   return item;
 }
 
+function onlineItem(user) {
+  const item = el("li", "room-item person");
+  item.dataset.user = user.username;
+  const name = user.displayName || user.username;
+  const link = button("", "room-link", () => {
+    closeDrawer();
+    openDm(user.username);
+  }, { "aria-label": `${name}, ${user.status}: send a direct message` });
+  const face = el("span", "face small");
+  const dot = el("span", "dot");
+  dot.dataset.status = user.status;
+  face.append(avatar(name, "avatar small"), dot);
+  link.append(face, el("span", "room-name", name));
+  item.append(link);
+  return item;
+}
+
 function renderSidebar() {
   const rooms = [...app.rooms.values()];
   const byName = (a, b) => roomLabel(a).localeCompare(roomLabel(b));
@@ -65,6 +82,8 @@ function renderSidebar() {
   const dms = rooms.filter((r) => r.kind === "dm").sort(byName);
   $("dm-list").replaceChildren(...dms.map(roomItem));
   $("dm-empty").hidden = dms.length > 0;
+  $("online-list").replaceChildren(...app.online.map(onlineItem));
+  $("online-count").textContent = app.online.length ? String(app.online.length) : "";
   const invitations = [...app.invitations.values()];
   $("invitations").replaceChildren(...invitations.map(invitationItem));
   $("invitations-section").hidden = invitations.length === 0;
@@ -181,7 +200,7 @@ export function setupSidebar() {
     if (event.key === "Escape" && document.body.dataset.drawer) closeDrawer();
     // Alt+ArrowUp / Alt+ArrowDown: the previous or next room of the list.
     if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
-      const ids = [...document.querySelectorAll("#sidebar .room-item")].map((item) => item.dataset.room);
+      const ids = [...document.querySelectorAll("#sidebar .room-item[data-room]")].map((item) => item.dataset.room);
       const at = ids.indexOf(app.openId);
       const next = ids[(at + (event.key === "ArrowDown" ? 1 : ids.length - 1)) % ids.length];
       if (next) {

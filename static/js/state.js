@@ -8,6 +8,7 @@ export const app = {
   rooms: new Map(), // room id -> room (rooms.js)
   openId: null, // the room shown in the conversation
   invitations: new Map(), // room id -> {room, by}
+  online: [], // GET /api/chat/users?online=true: [{username, displayName, status}]
   myStatus: "online",
 };
 

@@ -169,6 +169,11 @@ async function main() {
     await waitForMessage(pageB, "좋아요! 👍 https://example.com/우유");
   });
 
+  await run.step("who is online: each sees the other in the sidebar, with their status", async () => {
+    await pageA.locator(`#online-list li[data-user="${bob.username}"] .dot[data-status="online"]`).waitFor({ state: "attached" });
+    await pageB.locator(`#online-list li[data-user="${alice.username}"]`).waitFor({ state: "attached" });
+  });
+
   await run.step("display names (from the profiles), with HTML in them, are shown as text", async () => {
     const author = pageB.locator("#messages li.message[data-id] .author", { hasText: "onerror" }).first();
     await author.waitFor();
