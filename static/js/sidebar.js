@@ -83,7 +83,8 @@ function renderSidebar() {
   $("dm-list").replaceChildren(...dms.map(roomItem));
   $("dm-empty").hidden = dms.length > 0;
   $("online-list").replaceChildren(...app.online.map(onlineItem));
-  $("online-count").textContent = app.online.length ? String(app.online.length) : "";
+  $("online-count").textContent = String(app.online.length);
+  $("online-section").hidden = app.online.length === 0;
   const invitations = [...app.invitations.values()];
   $("invitations").replaceChildren(...invitations.map(invitationItem));
   $("invitations-section").hidden = invitations.length === 0;
