@@ -2,8 +2,8 @@
 (:mod:`~chatio.chat.service`: joining, sending, history, typing, presence changes), with the payload
 shapes the outside sees (:mod:`~chatio.chat.wire`). Beside the core: changes to stored messages
 (:mod:`~chatio.chat.changes`), catch-up on joining (:mod:`~chatio.chat.catchup`), read marks
-(:mod:`~chatio.chat.reads`), moderation (:mod:`~chatio.chat.moderation`, :mod:`~chatio.chat.mutes`) and
-retention (:mod:`~chatio.chat.retention`).
+(:mod:`~chatio.chat.reads`), moderation (:mod:`~chatio.chat.moderation`, :mod:`~chatio.chat.mutes`),
+retention (:mod:`~chatio.chat.retention`) and display names (:mod:`~chatio.chat.names`).
 
 The domain decides and tells: it persists through the store protocols and speaks to people through the
 :class:`~chatio.chat.service.Outbox` protocol. It may import :mod:`chatio.store`, :mod:`chatio.presence`,

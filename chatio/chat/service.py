@@ -17,6 +17,7 @@ from chatio.accounts.identity import Identity
 from chatio.chat.catchup import catch_up
 from chatio.chat.changes import MessageChanges
 from chatio.chat.mutes import Mutes
+from chatio.chat.names import DisplayNames
 from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
@@ -109,6 +110,8 @@ class Joined:
     #: The room's latest change number, for the client's next ``sinceChange``.
     change: int = 0
     reading: Reading | None = None
+    #: The members' display names, by username.
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class ChatService:
@@ -134,6 +137,7 @@ class ChatService:
         self.reads = ReadMarks(store)
         self.mutes = Mutes()
         self.changes = MessageChanges(store, outbox, self.admission)
+        self.names = DisplayNames(store)
         self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
 
     # --- connections -----------------------------------------------------------------------------
@@ -155,6 +159,7 @@ class ChatService:
 
     async def connect(self, sid: str, identity: Identity) -> None:
         self._connections[sid] = Connection(sid, identity)
+        await self.names.learn(identity)
         await self.presence.connect(identity.username, sid)
 
     async def disconnect(self, sid: str) -> None:
@@ -165,7 +170,10 @@ class ChatService:
         last = await self.presence.disconnect(user, sid)
         if last and connection.rooms:
             await self._outbox.emit(
-                "presence", {"user": user, "status": OFFLINE}, to=sorted(connection.rooms), skip=sid
+                "presence",
+                {"user": user, "displayName": self.names.of(user), "status": OFFLINE},
+                to=sorted(connection.rooms),
+                skip=sid,
             )
         for room in sorted(connection.rooms):
             await self._leave(connection, room)
@@ -196,7 +204,8 @@ class ChatService:
             self._local_rooms.setdefault(room_id, set()).add(sid)
             await self._outbox.enter(sid, room_id)
             if first:
-                await self._outbox.emit("user_joined", {"room": room_id, "user": user}, to=room_id, skip=sid)
+                joined = {"room": room_id, "user": user, "displayName": self.names.of(user)}
+                await self._outbox.emit("user_joined", joined, to=room_id, skip=sid)
         settings = self.settings
         caught = await self._store_call(
             catch_up(
@@ -210,7 +219,10 @@ class ChatService:
         )
         members = await self.presence.members(room_id)
         reading = await self._store_call(self.reads.reading(connection.identity, room_id, first_visit=True))
-        return Joined(room, members, caught.history, caught.reset, caught.changes, caught.change, reading)
+        names = await self.names.many(member.user for member in members)
+        return Joined(
+            room, members, caught.history, caught.reset, caught.changes, caught.change, reading, names
+        )
 
     async def apply(self, signal: dict[str, Any]) -> None:
         """Carry out a moderation signal (from this or another process) on this process's sockets."""
@@ -246,7 +258,8 @@ class ChatService:
         if await self.presence.leave(room_id, user, connection.sid):
             if self.typing.stop(room_id, user):
                 await self._typing_changed(room_id, user, False, skip=connection.sid)
-            await self._outbox.emit("user_left", {"room": room_id, "user": user}, to=room_id)
+            left = {"room": room_id, "user": user, "displayName": self.names.of(user)}
+            await self._outbox.emit("user_left", left, to=room_id)
 
     async def _room_for_join(self, room_id: str, identity: Identity) -> Room:
         room = await self.store.get_room(room_id)
@@ -295,7 +308,8 @@ class ChatService:
                 parent.user,
                 None if parent.deleted else excerpt(parent.text),
             )
-        draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id, quote)
+        display = self.names.of(identity.username)
+        draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id, quote, display)
         message = await self._store_call(self.store.append(draft))
         if self.typing.stop(room_id, identity.username):
             await self._typing_changed(room_id, identity.username, False, skip=sid)
@@ -452,7 +466,7 @@ class ChatService:
     async def _typing_changed(
         self, room_id: str, user: str, typing: bool, skip: str | list[str] | None = None
     ) -> None:
-        payload = {"room": room_id, "user": user, "typing": typing}
+        payload = {"room": room_id, "user": user, "displayName": self.names.of(user), "typing": typing}
         await self._outbox.emit("typing", payload, to=room_id, skip=skip)
 
     async def set_status(self, sid: str, status: str) -> None:
@@ -460,7 +474,8 @@ class ChatService:
         await self.presence.set_status(user, status)
         rooms = await self.presence.rooms_of(user)
         if rooms:
-            await self._outbox.emit("presence", {"user": user, "status": status}, to=rooms)
+            payload = {"user": user, "displayName": self.names.of(user), "status": status}
+            await self._outbox.emit("presence", payload, to=rooms)
 
     def close(self) -> None:
         self.typing.close()

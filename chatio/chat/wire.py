@@ -16,6 +16,7 @@ def message_wire(message: Message) -> dict[str, Any]:
         "seq": message.seq,
         "user": message.user,
         "userId": message.user_id,
+        "displayName": message.display_name or message.user,
         "text": message.text,
         "ts": message.ts,
         "clientMsgId": message.client_msg_id,

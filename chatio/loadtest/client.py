@@ -290,7 +290,7 @@ class PlainConnection(Connection):
         super().__init__(tally, sampling=sampling, username=username)
         self._delivery_prefix = framing.PLAIN_MESSAGE_PREFIX
         self._stamp_marker = framing.PLAIN_STAMP_MARKER
-        self._own = b'"userId":' + orjson.dumps(username) + b',"message"'
+        self._own = b'"userId":' + orjson.dumps(username) + b',"displayName"'
         self._sends: deque[int] = deque()
         self._entering: asyncio.Future[bytes] | None = None
 

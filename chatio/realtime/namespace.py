@@ -378,7 +378,10 @@ def _joined(joined: Joined) -> Ack:
     return {
         "ok": True,
         "room": room_wire(joined.room),
-        "members": [{"user": m.user, "status": m.status} for m in joined.members],
+        "members": [
+            {"user": m.user, "displayName": joined.names.get(m.user, m.user), "status": m.status}
+            for m in joined.members
+        ],
         "history": [message_wire(message) for message in joined.history],
         "reset": joined.reset,
         "changes": [message_wire(message) for message in joined.changes],

@@ -237,7 +237,8 @@ class PlainClient:
             self._send({**self._about(room), "type": "LEAVE", "message": ""})
 
     def _about(self, room: str) -> dict[str, Any]:
-        return {"roomId": room, "userId": self.identity.username}
+        username = self.identity.username
+        return {"roomId": room, "userId": username, "displayName": self.chat.service.names.of(username)}
 
     # --- the manager's foreign participant -------------------------------------------------------------
 
@@ -249,9 +250,12 @@ class PlainClient:
             return self._send(_talk(data))
         if event in ("user_joined", "user_left"):
             kind = "ENTER" if event == "user_joined" else "LEAVE"
-            return self._send(
-                {"type": kind, "roomId": data.get("room"), "userId": data.get("user"), "message": ""}
-            )
+            about = {
+                "roomId": data.get("room"),
+                "userId": data.get("user"),
+                "displayName": data.get("displayName"),
+            }
+            return self._send({"type": kind, **about, "message": ""})
         if event == "server_shutdown":
             self.close(GOING_AWAY, "server shutting down, reconnect")
         elif event == "disconnect_reason":
@@ -290,6 +294,7 @@ def _talk(message: dict[str, Any]) -> dict[str, Any]:
         "type": "TALK",
         "roomId": message.get("room"),
         "userId": message.get("user"),
+        "displayName": message.get("displayName"),
         "message": message.get("text"),
         "id": message.get("id"),
         "seq": message.get("seq"),

@@ -96,6 +96,8 @@ class Draft:
     text: str
     client_msg_id: str | None = None
     reply_to: Quote | None = None
+    #: The author's display name when they wrote it (None: show the username).
+    display_name: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class Message:
     deleted: bool = False
     reactions: Reactions = ()
     change: int = 0
+    display_name: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,6 +157,9 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> User | None: ...
 
     async def find_user(self, username: str) -> User | None: ...
+
+    async def find_users(self, usernames: Sequence[str]) -> list[User]:
+        """The users among ``usernames`` that exist, in no particular order."""
 
     async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
         """Users ordered by username: the first ``limit`` after ``after`` whose username starts with

@@ -134,6 +134,9 @@ class EncryptingStore:
     async def find_user(self, username: str) -> User | None:
         return await self.inner.find_user(username)
 
+    async def find_users(self, usernames: Sequence[str]) -> list[User]:
+        return await self.inner.find_users(usernames)
+
     async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
         return await self.inner.users(prefix=prefix, after=after, limit=limit)
 

@@ -110,6 +110,10 @@ class MemoryStore:
         user_id = self._user_ids_by_name.get(username)
         return None if user_id is None else self._users[user_id]
 
+    async def find_users(self, usernames: Sequence[str]) -> list[User]:
+        ids = (self._user_ids_by_name.get(name) for name in dict.fromkeys(usernames))
+        return [self._users[user_id] for user_id in ids if user_id is not None]
+
     async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
         # Sorted on demand: listing users is rare next to everything else the store does.
         names = sorted(name for name in self._user_ids_by_name if name.startswith(prefix))
@@ -189,6 +193,7 @@ class MemoryStore:
             ts=now_ms(),
             client_msg_id=draft.client_msg_id,
             reply_to=draft.reply_to,
+            display_name=draft.display_name,
         )
         log.messages.append(message)
         log.by_id[message.id] = message.seq

@@ -4,10 +4,10 @@ Collections (ids are the 24-hex strings of :func:`~chatio.store.new_id`, rooms u
 
 ``users``     ``{_id, username, display_name, email, created_at, guest}``; unique ``username``.
 ``rooms``     ``{_id: room id, name, public, owner, created_at, receipts?}``.
-``messages``  ``{_id, room, seq, user_id, user, text, ts, client_msg_id?, reply_to?: {id, seq, user_id,
-              user, excerpt}, edited_at?, deleted?, reactions?: {emoji: [username]}, change?}``; unique
-              ``(room, seq)``. A deleted message keeps its document (the tombstone) with an empty text.
-              ``grams``: the text's n-grams for search (:mod:`chatio.store.mongo_search`), index
+``messages``  ``{_id, room, seq, user_id, user, display_name?, text, ts, client_msg_id?, reply_to?: {id,
+              seq, user_id, user, excerpt}, edited_at?, deleted?, reactions?: {emoji: [username]}, change?,
+              grams}``; unique ``(room, seq)``. A deleted message keeps its document (the tombstone) with an
+              empty text. ``grams``: the text's n-grams for search (:mod:`chatio.store.mongo_search`), index
               ``(grams, room)``.
 ``reads``     ``{_id: "<room> <user_id>", room, user_id, user, seq}``: read marks, raised with ``$max``;
               indexes ``(room, seq)`` and ``(user_id, room)``.
@@ -204,6 +204,14 @@ class MongoStore:
         async with self._guard("find_user"):
             document = await self._users.find_one({"username": username})
         return None if document is None else _user(document)
+
+    async def find_users(self, usernames: Sequence[str]) -> list[User]:
+        _literal(*usernames)
+        if not usernames:
+            return []
+        async with self._guard("find_users"):
+            cursor = self._users.find({"username": {"$in": list(dict.fromkeys(usernames))}})
+            return [_user(document) async for document in cursor]
 
     async def users(self, *, prefix: str = "", after: str | None = None, limit: int) -> list[User]:
         _literal(prefix, *(() if after is None else (after,)))

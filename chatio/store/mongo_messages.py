@@ -91,6 +91,7 @@ def message_from_document(document: Mapping[str, Any], reply_count: int = 0) -> 
             (emoji, tuple(users)) for emoji, users in document.get("reactions", {}).items() if users
         ),
         change=document.get("change", 0),
+        display_name=document.get("display_name"),
     )
 
 
@@ -318,6 +319,8 @@ class GroupCommit:
                 document["client_msg_id"] = draft.client_msg_id
             if draft.reply_to is not None:
                 document["reply_to"] = quote_document(draft.reply_to)
+            if draft.display_name is not None:
+                document["display_name"] = draft.display_name
             item = _Pending(document, [request])
             pending.append(item)
             if key is not None:

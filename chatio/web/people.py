@@ -63,7 +63,8 @@ class PeopleApi:
         members of a private or direct-message room only (403 otherwise)."""
         identity = await caller(request)
         room = await request.app[ACCESS].readable(identity, request.match_info["room_id"])
-        members = await request.app[SERVICE].presence.members(room.id)
-        return json_reply(
-            {"room": room.id, "members": [{"user": m.user, "status": m.status} for m in members]}
-        )
+        service = request.app[SERVICE]
+        members = await service.presence.members(room.id)
+        names = await service.names.many(m.user for m in members)
+        listed = [{"user": m.user, "displayName": names[m.user], "status": m.status} for m in members]
+        return json_reply({"room": room.id, "members": listed})

@@ -59,8 +59,8 @@ async def test_a_join_creates_the_room_and_tells_the_others(core: Core) -> None:
     assert joined.room.id == "lobby" and joined.room.public
     assert sorted(member.user for member in joined.members) == ["alice", "bob"]
     assert [(e.data, e.to, e.skip) for e in core.outbox.events("user_joined")] == [
-        ({"room": "lobby", "user": "alice"}, "lobby", "a1"),
-        ({"room": "lobby", "user": "bob"}, "lobby", "b1"),
+        ({"room": "lobby", "user": "alice", "displayName": "alice"}, "lobby", "a1"),
+        ({"room": "lobby", "user": "bob", "displayName": "bob"}, "lobby", "b1"),
     ]
     assert core.outbox.rooms["lobby"] == {"a1", "b1"}
 
@@ -112,12 +112,15 @@ async def test_leaving_and_disconnecting_tell_the_room() -> None:
     assert [e.data for e in core.outbox.events("typing")][-1] == {
         "room": "one",
         "user": "alice",
+        "displayName": "alice",
         "typing": False,
     }
     await core.chat.disconnect(sid)
     assert [e.data["room"] for e in core.outbox.events("user_left")] == ["one", "two"]
     [offline] = core.outbox.events("presence")
-    assert offline.data == {"user": "alice", "status": "offline"} and offline.to == ["two"]
+    assert offline.data == {"user": "alice", "displayName": "alice", "status": "offline"} and offline.to == [
+        "two"
+    ]
     assert core.chat.connection_count == 0 and core.chat.local_room_count == 0
     with pytest.raises(ChatError) as refused:
         await core.chat.leave(await core.connected("a2", ALICE), "one")

@@ -61,10 +61,10 @@ async def test_clients_on_two_processes_chat_type_and_see_each_other(
         await alice.join("lobby")
         joined = await bob.join("lobby")
         assert joined["members"] == [
-            {"user": "alice", "status": "online"},
-            {"user": "bob", "status": "online"},
+            {"user": "alice", "displayName": "alice", "status": "online"},
+            {"user": "bob", "displayName": "bob", "status": "online"},
         ]
-        assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob"}
+        assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob", "displayName": "bob"}
 
         sent = await alice.call("send_message", {"room": "lobby", "text": "hello from pod-1"})
         assert sent["ok"] and await bob.expect("message") == sent["message"]
@@ -72,11 +72,21 @@ async def test_clients_on_two_processes_chat_type_and_see_each_other(
         assert (await alice.expect("message"))["seq"] == answer["message"]["seq"] == 2
 
         await alice.call("typing_start", {"room": "lobby"})
-        assert await bob.expect("typing") == {"room": "lobby", "user": "alice", "typing": True}
+        assert await bob.expect("typing") == {
+            "room": "lobby",
+            "user": "alice",
+            "displayName": "alice",
+            "typing": True,
+        }
         await alice.call("typing_stop", {"room": "lobby"})
-        assert await bob.expect("typing") == {"room": "lobby", "user": "alice", "typing": False}
+        assert await bob.expect("typing") == {
+            "room": "lobby",
+            "user": "alice",
+            "displayName": "alice",
+            "typing": False,
+        }
         await bob.call("user_status", {"status": "away"})
-        assert await alice.expect("presence") == {"user": "bob", "status": "away"}
+        assert await alice.expect("presence") == {"user": "bob", "displayName": "bob", "status": "away"}
 
         status, stats = get_json(f"{one.url}/api/chat/stats")
         assert status == 200 and stats["pod"] == "pod-1" and stats["connections"] == 1
@@ -95,8 +105,8 @@ async def test_clients_on_two_processes_chat_type_and_see_each_other(
         await alice_too.sio.disconnect()
 
         await bob.sio.disconnect()
-        assert await alice.expect("presence") == {"user": "bob", "status": "offline"}
-        assert await alice.expect("user_left") == {"room": "lobby", "user": "bob"}
+        assert await alice.expect("presence") == {"user": "bob", "displayName": "bob", "status": "offline"}
+        assert await alice.expect("user_left") == {"room": "lobby", "user": "bob", "displayName": "bob"}
     finally:
         for client in (alice, bob):
             await client.sio.disconnect()
@@ -355,7 +365,11 @@ async def test_plain_websocket_and_socketio_clients_chat_across_processes(
             await plain.send_json({"type": "ENTER", "roomId": "mixed", "userId": "plain", "message": ""})
             entered = await plain.receive_json(timeout=5)
             assert entered["type"] == "ENTER" and entered["members"] == ["plain", "sio"], entered
-            assert await sio.expect("user_joined") == {"room": "mixed", "user": "plain"}
+            assert await sio.expect("user_joined") == {
+                "room": "mixed",
+                "user": "plain",
+                "displayName": "plain",
+            }
             await plain.send_json({"type": "TALK", "roomId": "mixed", "message": "안녕, pod-2"})
             assert (await plain.receive_json(timeout=5))["seq"] == 1
             message = await sio.expect("message")

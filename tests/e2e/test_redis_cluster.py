@@ -72,7 +72,10 @@ async def test_three_processes_chat_in_many_rooms_over_a_redis_cluster(
             assert_full_ordered_history(chatters)
         # Presence across processes: both members of room0, online, whichever process is asked.
         members = (await rooms["room0"][1].call("join_room", {"room": "room0"}))["members"]
-        assert members == [{"user": "a0", "status": "online"}, {"user": "b0", "status": "online"}]
+        assert members == [
+            {"user": "a0", "displayName": "a0", "status": "online"},
+            {"user": "b0", "displayName": "b0", "status": "online"},
+        ]
         stats = get_json(f"{urls[2]}/api/chat/stats")[1]
         assert stats["onlineUsers"] == len(everyone) + 1 and stats["clusterConnections"] == len(everyone) + 2
         # One budget for "limited", spent through two processes.

@@ -190,7 +190,11 @@ async def test_a_slow_consumer_is_disconnected_and_memory_stays_bounded() -> Non
             frames = await read_until_closed(slow)
             reasons = [json.loads(f[2:])[1] for f in frames if f.startswith('42["disconnect_reason"')]
             assert reasons and reasons[0]["code"] == "slow_consumer", frames[-3:]
-            assert await sender.expect("user_left") == {"room": "r", "user": "slowpoke"}
+            assert await sender.expect("user_left") == {
+                "room": "r",
+                "user": "slowpoke",
+                "displayName": "slowpoke",
+            }
             # Everybody else got everything.
             assert [len((await reader.expect("message"))["text"]) for _ in range(sent)] == [60_000] * sent
             assert (await sender.call("send_message", {"room": "r", "text": "still fine"}))["ok"]

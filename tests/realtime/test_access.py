@@ -115,7 +115,7 @@ async def test_invitations_accepted_and_declined(
 
     joined = await bob.call("accept_invite", {"room": "club"})
     assert joined["ok"] and [m["text"] for m in joined["history"]] == ["welcome"]
-    assert await alice.expect("user_joined") == {"room": "club", "user": "bob"}
+    assert await alice.expect("user_joined") == {"room": "club", "user": "bob", "displayName": "bob"}
     assert (await messages(http, server, "club", bob_token))[0] == 200
     assert (await alice.call("invite", {"room": "club", "user": "bob"}))["error"]["code"] == "conflict"
 

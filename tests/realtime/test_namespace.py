@@ -35,10 +35,10 @@ async def test_join_send_and_broadcast(server: RunningServer) -> None:
             "retentionDays": None,
         }
         assert first["history"] == [] and first["reset"] is False
-        assert first["members"] == [{"user": "alice", "status": "online"}]
+        assert first["members"] == [{"user": "alice", "displayName": "alice", "status": "online"}]
         second = await bob.join("lobby")
         assert [m["user"] for m in second["members"]] == ["alice", "bob"]
-        assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob"}
+        assert await alice.expect("user_joined") == {"room": "lobby", "user": "bob", "displayName": "bob"}
 
         ack = await alice.call("send_message", {"room": "lobby", "text": " hello ", "clientMsgId": "m1"})
         assert ack["ok"] is True
@@ -70,12 +70,12 @@ async def test_leave_and_disconnect_tell_the_room(server: RunningServer) -> None
         await alice.join("r")
         await bob.join("r")
         assert (await bob.call("leave_room", {"room": "r"})) == {"ok": True, "room": "r"}
-        assert await alice.expect("user_left") == {"room": "r", "user": "bob"}
+        assert await alice.expect("user_left") == {"room": "r", "user": "bob", "displayName": "bob"}
         await bob.join("r")
         await alice.expect("user_joined")
         await bob.sio.disconnect()
-        assert await alice.expect("presence") == {"user": "bob", "status": "offline"}
-        assert await alice.expect("user_left") == {"room": "r", "user": "bob"}
+        assert await alice.expect("presence") == {"user": "bob", "displayName": "bob", "status": "offline"}
+        assert await alice.expect("user_left") == {"room": "r", "user": "bob", "displayName": "bob"}
         not_member = await alice.call("leave_room", {"room": "elsewhere"})
         assert not_member["error"]["code"] == "not_in_room"
 
@@ -102,14 +102,24 @@ async def test_typing_starts_stops_and_expires() -> None:
         await alice.join("r")
         await bob.join("r")
         assert (await alice.call("typing_start", {"room": "r"})) == {"ok": True}
-        assert await bob.expect("typing") == {"room": "r", "user": "alice", "typing": True}
+        assert await bob.expect("typing") == {
+            "room": "r",
+            "user": "alice",
+            "displayName": "alice",
+            "typing": True,
+        }
         await alice.call("typing_start", {"room": "r"})
         await bob.nothing("typing", 0.1)
         await alice.call("typing_stop", {"room": "r"})
         assert (await bob.expect("typing"))["typing"] is False
         await alice.call("typing_start", {"room": "r"})
         assert (await bob.expect("typing"))["typing"] is True
-        assert await bob.expect("typing", timeout=2) == {"room": "r", "user": "alice", "typing": False}
+        assert await bob.expect("typing", timeout=2) == {
+            "room": "r",
+            "user": "alice",
+            "displayName": "alice",
+            "typing": False,
+        }
         await alice.call("typing_start", {"room": "r"})
         await bob.expect("typing")
         await alice.call("send_message", {"room": "r", "text": "done typing"})
@@ -124,11 +134,11 @@ async def test_status_reaches_shared_rooms_once(server: RunningServer) -> None:
             await bob.join(room)
         ack = await alice.call("user_status", {"status": "away"})
         assert ack == {"ok": True, "status": "away"}
-        assert await bob.expect("presence") == {"user": "alice", "status": "away"}
+        assert await bob.expect("presence") == {"user": "alice", "displayName": "alice", "status": "away"}
         await bob.nothing("presence")
         await carol.nothing("presence", 0.05)
         members = (await carol.join("a"))["members"]
-        assert {"user": "alice", "status": "away"} in members
+        assert {"user": "alice", "displayName": "alice", "status": "away"} in members
         bad = await alice.call("user_status", {"status": "invisible"})
         assert bad["error"]["field"] == "status"
 

@@ -60,13 +60,15 @@ async def test_seed_001_wscat_session_as_written(server: RunningServer, http: ai
             "type": "ENTER",
             "roomId": "room-1",
             "userId": "userA",
+            "displayName": "userA",
             "message": "",
             "members": [],
             "reset": False,
         }
         await b.send_str('{"type":"ENTER","roomId":"room-1","userId":"userB","message":""}')
         assert (await frame(b))["members"] == ["userA", "userB"]
-        assert await frame(a) == {"type": "ENTER", "roomId": "room-1", "userId": "userB", "message": ""}
+        userb = {"roomId": "room-1", "userId": "userB", "displayName": "userB", "message": ""}
+        assert await frame(a) == {"type": "ENTER", **userb}
         # A client's userId is ignored: the server says who speaks.
         await a.send_str('{"type":"TALK","roomId":"room-1","userId":"userB","message":"안녕하세요!"}')
         heard, echo = await frame(b), await frame(a)
@@ -80,7 +82,7 @@ async def test_seed_001_wscat_session_as_written(server: RunningServer, http: ai
         assert heard["seq"] == 1 and len(heard["id"]) == 24 and heard["ts"] > 0
         await a.send_str('{"type":"PING","roomId":"room-1","userId":"userA","message":""}')
         await b.close()
-        assert await frame(a) == {"type": "LEAVE", "roomId": "room-1", "userId": "userB", "message": ""}
+        assert await frame(a) == {"type": "LEAVE", **userb}
 
 
 async def test_plain_and_socketio_clients_share_a_room(
@@ -94,7 +96,8 @@ async def test_plain_and_socketio_clients_share_a_room(
             entered, history = await frame(plain), await frame(plain)
             assert entered["members"] == ["plain", "sio"]
             assert (history["type"], history["message"], history["userId"]) == ("TALK", "before", "sio")
-            assert (await sio.expect("user_joined")) == {"room": "lobby", "user": "plain"}
+            joined = {"room": "lobby", "user": "plain", "displayName": "plain"}
+            assert (await sio.expect("user_joined")) == joined
             await plain.send_json(
                 {"type": "TALK", "roomId": "lobby", "message": "from plain", "clientMsgId": "p1"}
             )
@@ -109,7 +112,7 @@ async def test_plain_and_socketio_clients_share_a_room(
                 assert (await answer.json())["connections"] == 2
             await plain.send_json({"type": "LEAVE", "roomId": "lobby"})
             assert (await frame(plain))["type"] == "LEAVE"
-            assert await sio.expect("user_left") == {"room": "lobby", "user": "plain"}
+            assert await sio.expect("user_left") == joined
 
 
 async def test_a_reconnecting_client_catches_up_with_since_seq(

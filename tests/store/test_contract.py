@@ -342,3 +342,14 @@ async def test_users_page_by_username_and_prefix(store: Store) -> None:
     assert [u.username for u in await store.users(prefix="al", after="alice", limit=10)] == ["alina"]
     assert [u.username for u in await store.users(prefix="김", limit=10)] == ["김민지"]
     assert await store.users(prefix=".*", limit=10) == []  # a prefix, never a pattern
+
+
+async def test_a_message_keeps_its_authors_display_name(store: Store) -> None:
+    named = await store.append(Draft("r1", "id-minji", "minji", "안녕", display_name="김민지"))
+    plain = await store.append(draft(text="no name"))
+    assert (named.display_name, plain.display_name) == ("김민지", None)
+    assert [m.display_name for m in (await store.page("r1", limit=5)).messages] == ["김민지", None]
+    await store.create_user("minji", "김민지")
+    found = await store.find_users(["minji", "nobody", "minji"])
+    assert [(u.username, u.display_name) for u in found] == [("minji", "김민지")]
+    assert await store.find_users([]) == []

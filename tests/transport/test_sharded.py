@@ -200,7 +200,7 @@ async def test_presence_of_a_user_on_another_process_reaches_their_rooms(any_red
                 await bob.join(room)
             assert (await bob.call("user_status", {"status": "away"}))["ok"]
             update = await alice.expect("presence")
-            assert update == {"user": "bob", "status": "away"}
+            assert update == {"user": "bob", "displayName": "bob", "status": "away"}
             await alice.nothing("presence", wait=0.3)  # once, not once per room
         finally:
             await alice.sio.disconnect()

@@ -131,7 +131,7 @@ async def test_snake_case_fields_are_refused(server: RunningServer) -> None:
         assert ack["error"]["code"] == "invalid_payload" and ack["error"]["field"] == "client_msg_id"
         ack = await alice.call("send_message", {"room": "r", "text": "hi", "clientMsgId": "m1"})
         assert set(ack["message"]) == {
-            *("id", "room", "seq", "user", "userId", "text", "ts", "clientMsgId"),
+            *("id", "room", "seq", "user", "userId", "displayName", "text", "ts", "clientMsgId"),
             *("replyTo", "replyCount", "editedAt", "deleted", "reactions", "change"),
         }
 

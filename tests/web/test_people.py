@@ -56,7 +56,10 @@ async def test_room_members_with_their_status() -> None:
             assert status == 200
             assert body == {
                 "room": "lobby",
-                "members": [{"user": "alice", "status": "online"}, {"user": "bob", "status": "away"}],
+                "members": [
+                    {"user": "alice", "displayName": "alice", "status": "online"},
+                    {"user": "bob", "displayName": "bob", "status": "away"},
+                ],
             }
         status, _ = await call(http, "GET", f"{server.url}/api/chat/rooms/nowhere/members", headers=mine)
         assert status == 404
