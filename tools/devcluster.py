@@ -33,9 +33,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-from tools.devservices import MongodProcess, RedisCluster, RedisProcess, ServiceError, terminate
+HOW_TO_RUN: Final = (
+    "run it from the checkout through make (make cluster, make cluster-status, make cluster-stop), "
+    "which uses the project's .venv"
+)
+
+try:
+    from tools.devservices import MongodProcess, RedisCluster, RedisProcess, ServiceError, terminate
+except ModuleNotFoundError as missing:  # a Python without the project's packages (pymongo, redis)
+    raise SystemExit(f"devcluster: {missing}: {HOW_TO_RUN}") from None
 
 TEMPLATE: Final = Path(__file__).with_name("haproxy.cfg.template")
 #: Beside the checkout, whatever the current folder: ``status`` and ``stop`` find what ``start`` began.
@@ -441,11 +449,19 @@ def _layout_args(layout: Layout) -> list[str]:
     ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Says how to run the cluster's commands when they are called wrongly."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n{self.prog}: {HOW_TO_RUN}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m tools.devcluster",
         description=__doc__.split("\n")[0],
-        epilog="From the checkout: make cluster, make cluster-status, make cluster-stop.",
+        epilog=f"Or {HOW_TO_RUN}.",
     )
     parser.add_argument(
         "--dir", type=Path, default=STATE_DIR, help=f"state, data and logs (default {STATE_DIR})"

@@ -97,3 +97,14 @@ async def test_one_login_works_on_every_process(cluster: dict[str, Any]) -> None
             assert (session["user"], session["guest"]) == ("seeduser", False)
         finally:
             await client.sio.disconnect()
+
+
+def test_a_wrong_command_says_how_to_run_the_cluster() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.devcluster", "launch"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "make cluster-status" in result.stderr, result.stderr
