@@ -214,3 +214,17 @@ async def test_the_server_pings_quiet_clients(http: aiohttp.ClientSession) -> No
     ):
         message = await asyncio.wait_for(ws.receive(), TIMEOUT)
         assert message.type == aiohttp.WSMsgType.PING
+
+
+async def test_deleting_the_account_closes_its_plain_connection(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    grant = await signed_up(http, server.url, "leaving")
+    async with http.ws_connect(ws_url(server, f"token={grant['accessToken']}")) as ws:
+        await ws.send_json({"type": "ENTER", "roomId": "r"})
+        assert (await frame(ws))["type"] == "ENTER"
+        url = f"{server.url}/api/chat/users/{grant['user']['id']}"
+        async with http.delete(url, headers={"Authorization": f"Bearer {grant['accessToken']}"}) as answer:
+            assert answer.status == 200
+        closed = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1008, closed
