@@ -185,6 +185,8 @@ export class Auth {
 
   /** A REST call with the access token; one renewal and retry when the server says it expired. */
   async api(method, path, body) {
+    // A token about to expire (a renewal that failed while a process died) is renewed first.
+    if (this.grant && this.grant.expiresAt - Date.now() < 5_000) await this.renew().catch(() => {});
     try {
       return await request(method, path, { body, token: this.token });
     } catch (err) {

@@ -8,6 +8,7 @@ import {
   DM_PREFIX,
   addLine,
   applyReaction,
+  countReply,
   contiguousSeq,
   displayName,
   dropMessages,
@@ -158,6 +159,7 @@ function applyJoin(room, ack, catchUp) {
   if (Number.isInteger(ack.lastRead)) room.lastRead = Math.max(room.lastRead, ack.lastRead);
   if (Number.isInteger(ack.unread)) room.unread = ack.unread;
   else if (catchUp && room.id !== app.openId) room.unread += added.filter((m) => m.user !== me()).length;
+  if (typeof ack.room?.receipts === "boolean") room.receipts = ack.room.receipts;
   if (ack.room?.receipts === false) room.reads.clear();
   invalidate("sidebar", "conversation", "members", "header");
   markReadSoon();
@@ -172,7 +174,9 @@ export async function joinRoom(room) {
     payload.sinceSeq = contiguousSeq(room);
     payload.sinceChange = room.change;
   }
-  const ack = await command("join_room", payload);
+  let ack = await command("join_room", payload);
+  // Joining again is harmless (the same answer): one more try when no answer came.
+  if (!ack.ok && ack.error?.code === "timeout" && app.conn?.connected) ack = await command("join_room", payload);
   if (!ack.ok) {
     showError(ack.error, `join ${room.id}`);
     if (!catchUp) dropRoom(room.id);
@@ -372,7 +376,7 @@ export async function sendMessage(room, text, clientMsgId = newClientMsgId(), re
   const ack = await command("send_message", payload);
   if (ack.ok) {
     room.pending.delete(clientMsgId);
-    holdMessages(room, [ack.message]);
+    for (const reply of holdMessages(room, [ack.message])) countReply(room, reply);
   } else {
     room.pending.get(clientMsgId).failed = ack.error;
     showError(ack.error, "send");
@@ -405,6 +409,21 @@ export async function moderate(room, action, user, extra = {}) {
   const ack = await command(action, { room: room.id, user, ...extra });
   if (!ack.ok) showError(ack.error, action);
   else showInfo(`${user}: ${PAST[action] || action}.`);
+}
+
+/** set_role (the owner only): make a user an admin of the room, or a plain member again. */
+export async function setRole(room, user, role) {
+  const ack = await command("set_role", { room: room.id, user, role });
+  if (!ack.ok) showError(ack.error, "set_role");
+  else showInfo(`${user} is now ${role === "admin" ? "an admin" : "a member"} of ${room.name || room.id}.`);
+}
+
+/** set_room_options: read receipts on or off (owner and admins). */
+export async function setReceipts(room, receipts) {
+  const ack = await command("set_room_options", { room: room.id, receipts });
+  if (!ack.ok) showError(ack.error, "set_room_options");
+  else room.receipts = ack.room?.receipts ?? receipts;
+  invalidate("members", "conversation");
 }
 
 const PAST = { kick: "removed from the room", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
@@ -510,6 +529,7 @@ export function wireEvents(conn) {
     const room = app.rooms.get(msg?.room);
     if (!room) return;
     const added = holdMessages(room, [msg]);
+    for (const reply of added) countReply(room, reply);
     if (added.length && msg.user !== me() && (room.id !== app.openId || document.hidden)) room.unread += 1;
     if (room.id === app.openId) markReadSoon();
     invalidate("conversation", "sidebar");
@@ -545,8 +565,9 @@ export function wireEvents(conn) {
     const room = app.rooms.get(update?.id);
     if (!room) return;
     if (room.kind !== "dm") room.kind = update.public === false ? "private" : "public";
+    if (typeof update.receipts === "boolean") room.receipts = update.receipts;
     if (update.receipts === false) room.reads.clear();
-    invalidate("header", "members");
+    invalidate("header", "members", "conversation");
   });
 
   conn.on("moderated", ({ room: id, action, user, by, reason, until }) => {

@@ -68,6 +68,7 @@ function messageNode(room, msg, { continued, pending }) {
   else text.append(richText(msg.text));
   body.append(text);
   if (msg.reactions?.length) body.append(reactionsNode(room, msg));
+  if (msg.replyCount > 0 && !pending) body.append(el("div", "reply-count", msg.replyCount === 1 ? "1 reply" : `${msg.replyCount} replies`));
   if (pending?.failed) body.append(failureNode(room, pending));
   item.append(body);
   if (!pending && !msg.deleted) item.append(actionsNode(room, msg, mine));
@@ -190,7 +191,7 @@ function timeline(room) {
     }
     const continued = previous && previous.user === msg.user && msg.ts - previous.ts < GROUP_WITHIN_MS;
     items.push({
-      key: `m${msg.id}${continued ? "c" : ""}:${msg.change ?? 0}:${msg.editedAt ?? ""}:${displayName(msg, msg.user)}`,
+      key: `m${msg.id}${continued ? "c" : ""}:${msg.change ?? 0}:${msg.replyCount ?? 0}:${displayName(msg, msg.user)}`,
       build: () => {
         const node = messageNode(room, msg, { continued });
         node.dataset.id = msg.id;

@@ -1,7 +1,7 @@
 // The room's details: who is here with their status (a direct message opened from any of them), and
 // the room's actions (invite for private rooms, leave). A right column when wide, a drawer when narrow.
 
-import { invite, leaveRoom, moderate, openDm } from "./chat.js";
+import { invite, leaveRoom, moderate, openDm, setReceipts, setRole } from "./chat.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError } from "./notices.js";
 import { displayName, roomLabel } from "./rooms.js";
@@ -58,6 +58,18 @@ function moderationMenu(room, user, name) {
     act("Remove from the room", "kick"),
     act("Ban", "ban"),
   );
+  if (room.role === "owner") {
+    list.append(
+      button("Make admin", "link", () => {
+        menu.open = false;
+        setRole(room, user, "admin");
+      }),
+      button("Make a plain member", "link", () => {
+        menu.open = false;
+        setRole(room, user, "member");
+      }),
+    );
+  }
   menu.append(summary, list);
   return menu;
 }
@@ -74,6 +86,9 @@ function renderMembers() {
         : "Public room: anyone can join";
   $("invite-btn").hidden = room?.kind !== "private" || room.role === "member";
   $("leave-btn").hidden = !room;
+  const manages = room && room.kind !== "dm" && (room.role === "owner" || room.role === "admin");
+  $("receipts-label").hidden = !manages;
+  $("receipts-toggle").checked = room?.receipts !== false;
   $("leave-btn").textContent = room?.kind === "dm" ? "Close conversation" : "Leave room";
   const entries = room ? [...room.members.entries()] : [];
   entries.sort(
@@ -116,6 +131,10 @@ function setupInvite() {
 export function setupDetails() {
   registerView("members", renderMembers);
   setupInvite();
+  $("receipts-toggle").addEventListener("change", () => {
+    const room = openRoom();
+    if (room) setReceipts(room, $("receipts-toggle").checked);
+  });
   $("leave-btn").addEventListener("click", () => {
     const room = openRoom();
     closeDrawer();

@@ -115,6 +115,13 @@ export function applyReaction(room, { id, seq, reactions, change }) {
   return true;
 }
 
+/** A reply that just arrived (live, not from a history page) adds one to its parent's replyCount. */
+export function countReply(room, reply) {
+  const parent = reply.replyTo && room.messages.get(reply.replyTo.seq);
+  if (!parent || parent.id !== reply.replyTo.id) return;
+  room.messages.set(parent.seq, { ...parent, replyCount: (parent.replyCount ?? 0) + 1 });
+}
+
 export function lastOwnMessage(room, user) {
   let found = null;
   for (const msg of room.messages.values()) if (msg.user === user && !msg.deleted && (!found || msg.seq > found.seq)) found = msg;

@@ -78,7 +78,6 @@ async function main() {
   const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession] });
   const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession] });
   const socketsA = watchSockets(pageA);
-  let signedInAt = 0;
 
   const ready = await run.step("no guest tab where guests are not allowed; both users register", async () => {
     await pageA.goto(`${url}/`);
@@ -87,7 +86,6 @@ async function main() {
     await pageA.screenshot({ path: shot("signin.png") });
     await register(pageA, alice);
     await register(pageB, bob);
-    signedInAt = Date.now();
   });
   if (!ready) return;
 
@@ -117,7 +115,6 @@ async function main() {
     await pageA.fill("#password", PASSWORD);
     await pageA.click("#signin-btn");
     await pageA.locator('#conn-state[data-state="connected"]').waitFor();
-    signedInAt = Date.now();
     const stored = await pageA.evaluate(() => JSON.stringify(localStorage));
     if (stored.includes("refreshToken") || stored.includes("accessToken")) throw new Error("tokens in localStorage");
   });
@@ -193,6 +190,7 @@ async function main() {
     await pageB.locator('#compose-bar:not([hidden]) #compose-what:has-text("Replying to")').waitFor();
     await send(pageB, "답장이에요");
     await messageA("답장이에요").locator(".quote", { hasText: "지은" }).waitFor();
+    await messageA(liked).locator('.reply-count:text-is("1 reply")').waitFor();
     await messageB(liked).focus();
     await messageB(liked).locator(".act-react").click();
     await messageB(liked).locator('button[aria-label="React with 👍"]').click();
@@ -211,6 +209,12 @@ async function main() {
 
   await run.step("read receipts: A sees that B has read its message", async () => {
     await pageA.locator(`#messages li.seen:has-text("Seen by ${bob.username}")`).waitFor();
+  });
+
+  await run.step("the owner turns read receipts off: B no longer sees that A read", async () => {
+    await pageA.uncheck("#receipts-toggle");
+    await pageB.waitForFunction(() => !document.querySelector("#messages li.seen"));
+    await pageA.check("#receipts-toggle");
   });
 
   await run.step("A (the owner) mutes B from the member list, then unmutes", async () => {
@@ -263,7 +267,7 @@ async function main() {
     await waitComposerReady(pageB);
     for (let i = 1; i <= burst; i++) await send(pageB, `줄 ${i}`);
     await waitForMessage(pageB, `줄 ${burst}`);
-    socketsA.sent.length = 0;
+    const sentBefore = socketsA.sent.length;
     await pageA.reload();
     await pageA.locator('#conn-state[data-state="connected"]').waitFor();
     if (!(await pageA.isHidden("#signin"))) throw new Error("signed out by a reload");
@@ -277,7 +281,7 @@ async function main() {
       });
       await pageA.waitForTimeout(250);
     }
-    const pages = socketsA.sent.filter((frame) => frame.includes('"history"') && frame.includes('"before"'));
+    const pages = socketsA.sent.slice(sentBefore).filter((frame) => frame.includes('"history"') && frame.includes('"before"'));
     if (pages.length < 2) throw new Error(`${pages.length} history pages asked for`);
     const seqs = await pageA.$$eval("#messages li.message[data-seq]", (nodes) => nodes.map((n) => Number(n.dataset.seq)));
     if (seqs[0] !== 1 || !seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 1)) {
@@ -286,11 +290,15 @@ async function main() {
   });
 
   await run.step("the access token is renewed before it expires (refresh_session), the socket stays up", async () => {
+    // Renewed at 80 % of its lifetime: within one lifetime from now, the socket gets a new token.
     const ttl = config.accessTokenTtlSeconds * 1000;
     const closedBefore = socketsA.closed;
-    await pageA.waitForTimeout(Math.max(0, signedInAt + ttl + 2_000 - Date.now()));
+    const sentBefore = socketsA.sent.length;
+    const renewed = () => socketsA.sent.slice(sentBefore).some((frame) => frame.includes('"refresh_session"'));
+    for (const until = Date.now() + ttl + 10_000; !renewed() && Date.now() < until; ) await pageA.waitForTimeout(250);
+    if (!renewed()) throw new Error(`no refresh_session within ${ttl / 1000 + 10} s`);
+    await pageA.waitForTimeout(2_000);
     await pageA.locator('#conn-state[data-state="connected"]').waitFor();
-    if (!socketsA.sent.some((frame) => frame.includes('"refresh_session"'))) throw new Error("no refresh_session sent");
     if (socketsA.closed !== closedBefore) throw new Error("a WebSocket closed while the token was renewed");
     await send(pageA, "토큰이 바뀌어도 그대로");
     await waitForMessage(pageB, "토큰이 바뀌어도 그대로");
