@@ -9,6 +9,11 @@ of a Socket.IO packet), :mod:`~chatio.transport.server` (``ChatServer``: python-
 on that engine), :mod:`~chatio.transport.broadcast` (the managers' encode-once fast path),
 :mod:`~chatio.transport.fanout` (Redis fan-out between processes), :mod:`~chatio.transport.frames`.
 
+Words: a *session* here is an Engine.IO session (its ``sid``), the protocol's own term; everywhere else in
+chatio a session is a login session (a refresh-token family, :mod:`chatio.accounts`). The *wire* is a
+WebSocket connection taken from aiohttp (:class:`~chatio.transport.wire.Wire`); the load tester's framing
+is :mod:`chatio.loadtest.framing`.
+
 Other packages' private internals are touched in :mod:`~chatio.transport.seam` only (and the pub/sub
 manager hooks in :mod:`~chatio.transport.fanout`); ``tests/transport/test_seam.py`` pins each use.
 
