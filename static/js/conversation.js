@@ -142,7 +142,8 @@ function actionsNode(room, msg, mine) {
 /** "Seen by ...": who read up to our last message (read receipts, where the room shares them). */
 function seenNode(room, msg) {
   const who = [...room.reads.entries()].filter(([user, seq]) => user !== me() && seq >= msg.seq).map(([user]) => user);
-  return who.length ? el("li", "seen", `Seen by ${who.sort().join(", ")}`) : null;
+  const names = who.map((user) => displayName(room.members.get(user), user)).sort();
+  return names.length ? el("li", "seen", `Seen by ${names.join(", ")}`) : null;
 }
 
 function failureNode(room, pending) {

@@ -208,7 +208,7 @@ async function main() {
   });
 
   await run.step("read receipts: A sees that B has read its message", async () => {
-    await pageA.locator(`#messages li.seen:has-text("Seen by ${bob.username}")`).waitFor();
+    await pageA.locator("#messages li.seen", { hasText: `Seen by ${bob.displayName}` }).waitFor();
   });
 
   await run.step("the owner turns read receipts off: B no longer sees that A read", async () => {
