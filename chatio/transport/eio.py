@@ -8,8 +8,9 @@ protocol (engine.io-protocol, version 4):
   waits for the next packet; a second GET while one is pending closes the session.
 * **WebSocket**: the session is its wire's receiver; an outgoing packet becomes a finished frame written at
   once, in call order, or after the wire's backlog when the client reads slowly. No task while idle.
-* **Upgrade**: a :class:`Probe` answers ``2probe`` with ``3probe``, releases the pending poll with a NOOP,
-  and on ``5`` moves the session to its wire; anything else ends the probing WebSocket.
+* **Upgrade**: a :class:`Probe` answers ``2probe`` with ``3probe``, releases the pending poll with a NOOP
+  (a poll that comes later gets one soon: :mod:`chatio.transport.engine`), and on ``5`` moves the session
+  to its wire; anything else ends the probing WebSocket.
 * **Heartbeat**: one :class:`~chatio.transport.pinger.Pinger` per server pings every session, spread over
   the interval, and closes a session whose PONG is late on time (a FIFO of deadlines, checked each tick);
   it also closes a session that has not joined a Socket.IO namespace by its connect deadline.

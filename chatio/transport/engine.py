@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 TRANSPORTS: Final = ("polling", "websocket")
 #: How long a long-polling POST may take to arrive whole.
 BODY_TIMEOUT_SECONDS: Final = 10.0
+#: How long a poll waits while its session's upgrade probe is answered (engine.io's server: 100 ms).
+UPGRADE_POLL_SECONDS: Final = 0.1
 
 #: ``admit(environ)``: None to accept a new session, else why it is refused (HTTP 429).
 Admission = Callable[[dict[str, Any]], Awaitable[str | None]]
@@ -361,12 +363,24 @@ class EngineServer:
             await session.close(Reason.TRANSPORT_ERROR)
             return refusal(BAD_REQUEST, cors, context="overlapping GET requests")
         if not session.queue:
-            session.poll = poll = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            session.poll = poll = loop.create_future()
+            probe = session.probe
+            # A client that read the NOOP before its 3probe polls once more, and pauses polling (then sends
+            # 5) only when that poll ends: while a probe is answered, a poll ends soon, with a NOOP.
+            release = (
+                loop.call_later(UPGRADE_POLL_SECONDS, _release, session)
+                if probe is not None and probe.probed
+                else None
+            )
             try:
                 await poll
             except asyncio.CancelledError:  # the client left: the session stays until its ping times out
                 session.poll = None
                 raise
+            finally:
+                if release is not None:
+                    release.cancel()
             session.poll = None
             if session.queue is None and session.closed:
                 raise GoingAway()  # ended without a CLOSE packet: the client sees its transport fail
@@ -409,6 +423,13 @@ class EngineServer:
         finally:
             session.posting = False
         return web.Response(text="ok", content_type="text/html", headers=cors)
+
+
+def _release(session: Session) -> None:
+    """End the pending poll of a session whose upgrade is under way with a NOOP."""
+    poll = session.poll
+    if not session.closed and session.queue is not None and poll is not None and not poll.done():
+        session.enqueue(NOOP)
 
 
 class _Refused:

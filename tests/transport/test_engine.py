@@ -246,6 +246,28 @@ async def test_the_upgrade_releases_the_poll_and_writes_no_stray_noop() -> None:
                 await refused(response, 3)  # the session is on its WebSocket now
 
 
+async def test_a_poll_sent_before_the_client_read_3probe_is_released_too() -> None:
+    # A browser may read the poll answered NOOP before the 3probe on its WebSocket: still polling, it sends
+    # one more GET, and pauses polling (then sends 5) only once that GET is answered. Nothing else waits for
+    # the session, and its next PING is far away: the server must release that poll (engine.io's server
+    # writes a NOOP to a pending poll every 100 ms while a probe is under way).
+    settings = Settings(pod_name="t", ping_interval_seconds=20, ping_timeout_seconds=20)
+    async with polling(settings) as (server, http):
+        sid, _ = await handshake(http, server.url)
+        assert await get(http, server.url, sid) == (200, "2")  # the first PING comes within a tick...
+        assert await post(http, server.url, sid, "3") == (200, "ok")  # ...and the next one in 20 s
+        pending = asyncio.ensure_future(get(http, server.url, sid))
+        await asyncio.sleep(0.1)
+        async with http.ws_connect(url(server.url, transport="websocket", sid=sid)) as ws:
+            await ws.send_str("2probe")
+            assert await pending == (200, "6")
+            assert await ws.receive_str(timeout=5) == "3probe"
+            assert await asyncio.wait_for(get(http, server.url, sid), 3) == (200, "6")
+            await ws.send_str("5")
+            await ws.send_str('40{"username":"late"}')
+            assert (await ws.receive_str(timeout=5)).startswith("40{")
+
+
 async def test_a_probe_without_a_pending_poll_leaves_no_noop_behind() -> None:
     async with polling() as (server, http):
         sid, _ = await handshake(http, server.url)
