@@ -43,6 +43,25 @@ const declined = `closed-${runId}`;
 const shot = (name) => path.join(outDir, name);
 // A wrong password is refused (401): expected where the test types one.
 const expected401 = (response) => response.url().endsWith("/api/chat/auth/login") && response.status() === 401;
+// A REST call whose access token expired meanwhile (its renewal was due while a process died) is refused
+// token_expired; the page renews and repeats it (auth.js api()). Allowed only when that repeat is answered:
+// every such URL must see a success after its 401 (checked with the script errors at the end).
+const unanswered401 = new Map(); // page name -> set of URLs refused 401 and not yet answered since
+function retriedAfterRenewal(name) {
+  const pending = new Set();
+  unanswered401.set(name, pending);
+  return (response) => {
+    const rest = response.url().startsWith(`${url}/api/chat/`) && !response.url().includes("/api/chat/auth/");
+    if (!rest || response.status() !== 401) return false;
+    pending.add(response.url());
+    return true;
+  };
+}
+function watchRetries(name, page) {
+  page.on("response", (response) => {
+    if (response.ok()) unanswered401.get(name).delete(response.url());
+  });
+}
 // After the kill, the surviving process does not know the dead one's Engine.IO session: 400, then a new one.
 const staleSession = (response) => response.url().includes("/socket.io/") && response.url().includes("sid=") && response.status() === 400;
 
@@ -75,8 +94,10 @@ async function main() {
   console.log(`chatio page test (accounts, ${pods.size} processes) against ${url}, screenshots in ${outDir}`);
   await run.launch();
   const config = await (await fetch(`${url}/api/chat/config`)).json();
-  const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession] });
-  const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession] });
+  const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession, retriedAfterRenewal("A")] });
+  const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession, retriedAfterRenewal("B")] });
+  watchRetries("A", pageA);
+  watchRetries("B", pageB);
   const socketsA = watchSockets(pageA);
 
   const ready = await run.step("no guest tab where guests are not allowed; both users register", async () => {
@@ -354,7 +375,8 @@ async function main() {
   });
 
   await run.step("no script errors in either page", () => {
-    if (run.pageErrors.length) throw new Error(run.pageErrors.join("; "));
+    const unanswered = [...unanswered401].flatMap(([name, urls]) => [...urls].map((u) => `${name}: HTTP 401 for ${u}, never repeated`));
+    if (run.pageErrors.length || unanswered.length) throw new Error([...run.pageErrors, ...unanswered].join("; "));
   });
 }
 
