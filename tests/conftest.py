@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 
+import aiohttp
 import pytest
 
 from chatio.store import Store
@@ -49,6 +50,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         in_contract = "contract" in item.nodeid.split("::")[0]
         if in_contract and not any(item.get_closest_marker(name) for name in SERVICE_MARKERS):
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for the test's duration (REST calls against in-process servers)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 def pytest_asyncio_loop_factories(

@@ -36,12 +36,6 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def users(server: RunningServer, http: aiohttp.ClientSession) -> AsyncIterator[Users]:
     """``await users("alice", "bob")``: each registered, logged in and connected: ``[(client, token)]``."""
     connected: list[Client] = []

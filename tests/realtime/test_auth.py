@@ -28,12 +28,6 @@ async def server() -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def disconnected(client: Client, timeout: float = 5.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if not client.sio.connected:

@@ -24,12 +24,6 @@ async def server() -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def ws_url(server: RunningServer, query: str) -> str:
     return server.url.replace("http://", "ws://") + "/ws/chat?" + query
 

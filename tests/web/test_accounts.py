@@ -26,12 +26,6 @@ async def server(accounts: MemoryAccountStore) -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def test_login_does_not_tell_which_part_was_wrong(
     server: RunningServer, http: aiohttp.ClientSession
 ) -> None:

@@ -20,12 +20,6 @@ async def server() -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def get(http: aiohttp.ClientSession, url: str, method: str = "GET") -> tuple[int, str, Any]:
     async with http.request(method, url) as response:
         kind = response.headers.get("Content-Type", "")

@@ -19,12 +19,6 @@ async def server() -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
     async with http.request(method, url, **kwargs) as response:
         return response.status, await response.json()

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
 from chatio.config import Settings
 from tests.accounts_helpers import bearer, call, fast_passwords, signed_up
 from tests.harness import connect, serving
 
 SETTINGS = Settings(pod_name="test", message_max_length=321, history_page_size=7, allow_guests=False)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_config_publishes_the_servers_limits_without_a_token(http: aiohttp.ClientSession) -> None:

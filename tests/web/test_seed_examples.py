@@ -3,10 +3,7 @@ allowed), and what a production configuration (accounts only) answers instead.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
 from chatio.config import Settings
 from tests.accounts_helpers import bearer, call, refusal, signed_up
@@ -14,12 +11,6 @@ from tests.harness import connect, serving
 
 SEED_USER = {"username": "testuser", "email": "test@example.com", "displayName": "Test User"}
 SEED_ROOM = {"name": "테스트방", "ownerId": "testuser"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_seed_curl_block_as_written(http: aiohttp.ClientSession) -> None:
