@@ -138,8 +138,9 @@ async def test_an_expiring_token_ends_the_connection_unless_refreshed(
     grant = await signed_up(http, server.url, "alice")
     other = await signed_up(http, server.url, "mallory")
     uid = grant["user"]["id"]
-    lapsing = await connect(server.url, auth={"token": sign(SECRET, uid, "alice", expires_in=1)})
-    renewed = await connect(server.url, auth={"token": sign(SECRET, uid, "alice", expires_in=1)})
+    # JWT expiry is in whole seconds: a lifetime of 3 leaves 2 to 3 s for the refreshes below (1 left 0 to 1).
+    lapsing = await connect(server.url, auth={"token": sign(SECRET, uid, "alice", expires_in=3)})
+    renewed = await connect(server.url, auth={"token": sign(SECRET, uid, "alice", expires_in=3)})
     try:
         stolen = await renewed.call("refresh_session", {"token": other["accessToken"]})
         assert stolen["error"]["code"] == "forbidden"
@@ -148,7 +149,7 @@ async def test_an_expiring_token_ends_the_connection_unless_refreshed(
         ] == "unauthorized"
         ack = await renewed.call("refresh_session", {"token": grant["accessToken"]})
         assert ack == {"ok": True, "expiresAt": grant["expiresAt"]}
-        reason = await lapsing.expect("disconnect_reason", timeout=4)
+        reason = await lapsing.expect("disconnect_reason", timeout=6)
         assert reason["code"] == "token_expired"
         await disconnected(lapsing)
         await asyncio.sleep(0.5)
