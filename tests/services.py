@@ -41,11 +41,28 @@ REDIS_KINDS = [
 ]
 
 
-def _start(process: MongodProcess | RedisProcess | RedisCluster) -> None:
+Service = MongodProcess | RedisProcess | RedisCluster
+
+
+def _start(process: Service) -> None:
     try:
         process.start()
     except ServiceError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def _given_or_started(variable: str, service: Callable[[], Service]) -> Iterator[str]:
+    """The address in ``variable`` when it is set; else ``service()`` started here and stopped at the end."""
+    given = os.environ.get(variable)
+    if given:
+        yield given
+        return
+    process = service()
+    _start(process)
+    try:
+        yield process.uri if isinstance(process, MongodProcess) else process.url
+    finally:
+        process.stop()
 
 
 def _mongod_binary() -> Path:
@@ -58,16 +75,10 @@ def _mongod_binary() -> Path:
 @pytest.fixture(scope="session")
 def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A MongoDB replica set URI for the whole session."""
-    given = os.environ.get(MONGODB_URI_VARIABLE)
-    if given:
-        yield given
-        return
-    process = MongodProcess(tmp_path_factory.mktemp("mongod"), binary=_mongod_binary())
-    _start(process)
-    try:
-        yield process.uri
-    finally:
-        process.stop()
+    yield from _given_or_started(
+        MONGODB_URI_VARIABLE,
+        lambda: MongodProcess(tmp_path_factory.mktemp("mongod"), binary=_mongod_binary()),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +126,9 @@ def mongod_factory(tmp_path: Path) -> Iterator[MongodFactory]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis URL for the whole session."""
-    given = os.environ.get(REDIS_URL_VARIABLE)
-    if given:
-        yield given
-        return
-    process = RedisProcess(tmp_path_factory.mktemp("redis"), binary=_redis_binary())
-    _start(process)
-    try:
-        yield process.url
-    finally:
-        process.stop()
+    yield from _given_or_started(
+        REDIS_URL_VARIABLE, lambda: RedisProcess(tmp_path_factory.mktemp("redis"), binary=_redis_binary())
+    )
 
 
 def _redis_binary() -> Path:
@@ -137,16 +141,10 @@ def _redis_binary() -> Path:
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A ``redis+cluster://`` URL of a Redis Cluster for the whole session (do not break its nodes)."""
-    given = os.environ.get(REDIS_CLUSTER_URL_VARIABLE)
-    if given:
-        yield given
-        return
-    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), binary=_redis_binary())
-    _start(cluster)
-    try:
-        yield cluster.url
-    finally:
-        cluster.stop()
+    yield from _given_or_started(
+        REDIS_CLUSTER_URL_VARIABLE,
+        lambda: RedisCluster(tmp_path_factory.mktemp("redis-cluster"), binary=_redis_binary()),
+    )
 
 
 @pytest.fixture(params=REDIS_KINDS)
