@@ -25,7 +25,8 @@ from typing import Any
 from aiohttp import web
 
 from chatio.chat.moderation import LocalSignals, Signal
-from chatio.chat.service import Outbox, message_wire
+from chatio.chat.ports import Outbox
+from chatio.chat.wire import message_wire
 from chatio.config import Settings
 from chatio.health import Health
 from chatio.presence import OFFLINE, Presence

@@ -6,7 +6,7 @@ shapes the outside sees (:mod:`~chatio.chat.wire`). Beside the core: changes to 
 retention (:mod:`~chatio.chat.retention`) and display names (:mod:`~chatio.chat.names`).
 
 The domain decides and tells: it persists through the store protocols and speaks to people through the
-:class:`~chatio.chat.service.Outbox` protocol. It may import :mod:`chatio.store`, :mod:`chatio.presence`,
+:class:`~chatio.chat.ports.Outbox` protocol. It may import :mod:`chatio.store`, :mod:`chatio.presence`,
 :mod:`chatio.ratelimit`, :mod:`chatio.accounts` (identity), :mod:`chatio.config` and
 :mod:`chatio.errors`; never aiohttp, python-socketio, Redis or MongoDB drivers, nor the layers above it
 (realtime, web, transport). ``tests/test_layout.py`` holds it to that.

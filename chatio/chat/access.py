@@ -8,9 +8,9 @@ The rules (README, "Security"):
 * A **direct-message** room ``dm:<user id>:<user id>`` (the two ids sorted, so a pair has exactly one)
   admits exactly those two users, whatever any store says; ``dm:`` ids are reserved, never auto-created.
 
-:class:`RoomAccess` is the :class:`~chatio.chat.service.Admission` of the chat core and REST, and carries out
+:class:`RoomAccess` is the :class:`~chatio.chat.ports.Admission` of the chat core and REST, and carries out
 the invitation and direct-message commands. It imports neither aiohttp nor socketio: it tells users what
-happened through the chat :class:`~chatio.chat.service.Outbox`, addressed to :func:`user_room`, the Socket.IO
+happened through the chat :class:`~chatio.chat.ports.Outbox`, addressed to :func:`user_room`, the Socket.IO
 room every socket of a user is in (on every process).
 """
 
@@ -21,7 +21,7 @@ from typing import Final
 
 from chatio import errors
 from chatio.accounts.identity import Identity
-from chatio.chat.service import USER_ROOM_PREFIX, Outbox, user_room
+from chatio.chat.ports import USER_ROOM_PREFIX, Outbox, user_room
 from chatio.errors import ChatError
 from chatio.store import Conflict, Room, Store, User, now_ms
 from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation, Restriction

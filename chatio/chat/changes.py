@@ -20,7 +20,7 @@ from chatio.store import Message, Store, new_id, now_ms
 from chatio.store.access import AuditEntry
 
 if TYPE_CHECKING:  # the chat core imports this module; these are its protocols
-    from chatio.chat.service import Admission, Outbox
+    from chatio.chat.ports import Admission, Outbox
 
 
 class MessageChanges:

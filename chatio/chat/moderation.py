@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 from chatio import errors
 from chatio.accounts.identity import Identity
 from chatio.chat.access import DM_PREFIX, RoomAccess
-from chatio.chat.service import Outbox, user_room
+from chatio.chat.ports import Outbox, user_room
 from chatio.errors import ChatError
 from chatio.store import new_id, now_ms
 from chatio.store.access import ADMIN, BAN, MUTE, OWNER, AuditEntry, Restriction

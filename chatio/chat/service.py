@@ -1,8 +1,8 @@
 """The chat domain: connections, rooms, messages, history. Imports neither aiohttp nor socketio.
 
-:class:`ChatService` decides; it tells the outside world what happened through the :class:`Outbox`
-protocol (implemented over Socket.IO in :mod:`chatio.realtime.outbox`; a recorder in
-``tests/chat/recording.py``) and persists through the ``Store`` protocol.
+:class:`ChatService` decides; it tells the outside world what happened through the
+:class:`~chatio.chat.ports.Outbox` protocol (implemented over Socket.IO in :mod:`chatio.realtime.outbox`;
+a recorder in ``tests/chat/recording.py``) and persists through the ``Store`` protocol.
 """
 
 from __future__ import annotations
@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from chatio import errors
 from chatio.accounts.identity import Identity
 from chatio.chat.catchup import catch_up
 from chatio.chat.changes import MessageChanges
+from chatio.chat.connections import Connection
 from chatio.chat.mutes import Mutes
 from chatio.chat.names import DisplayNames
+from chatio.chat.ports import Admission, OpenAdmission, Outbox, user_room
 from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
@@ -35,68 +37,11 @@ from chatio.store import (
     Unavailable,
     excerpt,
 )
-from chatio.store.access import BAN, MUTE, Restriction
+from chatio.store.access import BAN, MUTE
 
-__all__ = ["ChatService", "Joined", "Outbox", "message_wire", "room_wire"]
-
-#: Socket.IO rooms of users start with a character that chat room ids cannot hold.
-USER_ROOM_PREFIX = "@user:"
-
-
-def user_room(user_id: str) -> str:
-    """The room every socket of a user is in, on every process: to reach all of a user's devices."""
-    return f"{USER_ROOM_PREFIX}{user_id}"
-
+__all__ = ["ChatService", "Joined"]
 
 T = TypeVar("T")
-
-
-class Outbox(Protocol):
-    """Where the domain's facts go: Socket.IO rooms in production, a recorder in unit tests."""
-
-    async def enter(self, sid: str, room: str) -> None: ...
-
-    async def exit(self, sid: str, room: str) -> None: ...
-
-    async def emit(
-        self, event: str, data: dict[str, Any], *, to: str | list[str], skip: str | list[str] | None = None
-    ) -> None:
-        """Send ``event`` to a room, a list of rooms (each socket once) or a socket id."""
-
-
-class Admission(Protocol):
-    """Who may enter which room (``chatio/chat/access.py`` decides for private and direct-message rooms)."""
-
-    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
-        """Raise :class:`ChatError` unless ``identity`` may enter ``room_id`` (``room`` is None when it
-        does not exist yet, and joining would create it)."""
-
-    async def moderates(self, identity: Identity, room: Room) -> bool:
-        """True when ``identity`` may remove others' messages in ``room``: its owner or an admin of it, or
-        a server administrator."""
-
-    async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
-        """The user's bans and mutes in ``room_id`` that hold now."""
-
-
-class OpenAdmission:
-    """Every room is open to everyone: the core on its own, without accounts."""
-
-    async def admit(self, identity: Identity, room_id: str, room: Room | None) -> None:
-        return None
-
-    async def moderates(self, identity: Identity, room: Room) -> bool:
-        return identity.admin or (room.owner is not None and room.owner == identity.user_id)
-
-    async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
-        return []
-
-
-@dataclasses.dataclass(slots=True)
-class Connection:
-    sid: str
-    identity: Identity
-    rooms: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -21,10 +21,11 @@ from chatio.accounts.expiry import ExpiryClock
 from chatio.accounts.identity import Authenticator, AuthError
 from chatio.accounts.service import AccountService
 from chatio.background import Background
-from chatio.chat.access import RoomAccess, user_room
+from chatio.chat.access import RoomAccess
 from chatio.chat.moderation import ACTIONS, Moderation, audit_wire
-from chatio.chat.service import ChatService, Joined, message_wire, room_wire
-from chatio.chat.wire import reading_wire
+from chatio.chat.ports import user_room
+from chatio.chat.service import ChatService, Joined
+from chatio.chat.wire import message_wire, reading_wire, room_wire
 from chatio.errors import ChatError
 from chatio.metrics import Metrics
 from chatio.ratelimit.gate import Gate

@@ -1,4 +1,4 @@
-"""The chat core's :class:`~chatio.chat.service.Outbox` over a python-socketio server: what the domain
+"""The chat core's :class:`~chatio.chat.ports.Outbox` over a python-socketio server: what the domain
 decides to tell people becomes Socket.IO room membership and emits (on every process, through the manager)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import socketio
 
 
 class SocketOutbox:
-    """The chat core's :class:`~chatio.chat.service.Outbox` over a python-socketio server."""
+    """The chat core's :class:`~chatio.chat.ports.Outbox` over a python-socketio server."""
 
     def __init__(self, server: socketio.AsyncServer) -> None:
         self._server = server

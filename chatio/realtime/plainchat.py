@@ -26,7 +26,8 @@ from aiohttp import web
 from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
 from chatio.accounts.service import AccountService
-from chatio.chat.service import ChatService, user_room
+from chatio.chat.ports import user_room
+from chatio.chat.service import ChatService
 from chatio.chat.wire import message_wire
 from chatio.errors import ChatError
 from chatio.ratelimit.gate import Gate

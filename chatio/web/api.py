@@ -14,8 +14,7 @@ from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
 from chatio.chat.access import DM_PREFIX
 from chatio.chat.moderation import audit_wire
-from chatio.chat.service import message_wire
-from chatio.chat.wire import reading_wire
+from chatio.chat.wire import message_wire, reading_wire
 from chatio.errors import ChatError
 from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, MODERATION, SERVICE, STARTED
 from chatio.presence import OFFLINE

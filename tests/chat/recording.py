@@ -15,7 +15,7 @@ class Emitted:
 
 
 class RecordingOutbox:
-    """Implements :class:`chatio.chat.service.Outbox`; ``rooms`` is the Socket.IO membership it was told."""
+    """Implements :class:`chatio.chat.ports.Outbox`; ``rooms`` is the Socket.IO membership it was told."""
 
     def __init__(self) -> None:
         self.emitted: list[Emitted] = []
