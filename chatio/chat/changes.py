@@ -10,17 +10,15 @@ hands over to :class:`MessageChanges`, which decides the rest and tells the room
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatio import errors
 from chatio.accounts.identity import Identity
+from chatio.chat.ports import Admission, Outbox
 from chatio.chat.wire import message_wire
 from chatio.errors import ChatError
 from chatio.store import Message, Store, new_id, now_ms
 from chatio.store.access import AuditEntry
-
-if TYPE_CHECKING:  # the chat core imports this module; these are its protocols
-    from chatio.chat.ports import Admission, Outbox
 
 
 class MessageChanges:

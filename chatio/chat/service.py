@@ -7,16 +7,18 @@ a recorder in ``tests/chat/recording.py``) and persists through the ``Store`` pr
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from chatio import errors
 from chatio.accounts.identity import Identity
+from chatio.chat import deadline
 from chatio.chat.catchup import catch_up
 from chatio.chat.changes import MessageChanges
 from chatio.chat.connections import Connection
+from chatio.chat.history import History
+from chatio.chat.indicators import TypingIndicators
 from chatio.chat.mutes import Mutes
 from chatio.chat.names import DisplayNames
 from chatio.chat.ports import Admission, OpenAdmission, Outbox, user_room
@@ -24,7 +26,7 @@ from chatio.chat.reads import Reading, ReadMarks
 from chatio.chat.wire import message_wire, room_wire
 from chatio.config import Settings
 from chatio.errors import ChatError
-from chatio.presence import OFFLINE, MemberState, Presence, RoomFull, TypingTracker
+from chatio.presence import OFFLINE, MemberState, Presence, RoomFull
 from chatio.ratelimit import RateLimiter
 from chatio.store import (
     Conflict,
@@ -34,7 +36,6 @@ from chatio.store import (
     Quote,
     Room,
     Store,
-    Unavailable,
     excerpt,
 )
 from chatio.store.access import BAN, MUTE
@@ -83,7 +84,8 @@ class ChatService:
         self.mutes = Mutes()
         self.changes = MessageChanges(store, outbox, self.admission)
         self.names = DisplayNames(store)
-        self.typing = TypingTracker(settings.typing_timeout_seconds, self._typing_expired)
+        self._history = History(settings, store)
+        self.typing = TypingIndicators(settings.typing_timeout_seconds, outbox, self.names, self._user_sids)
 
     # --- connections -----------------------------------------------------------------------------
 
@@ -201,8 +203,7 @@ class ChatService:
                 del self._local_rooms[room_id]
         await self._outbox.exit(connection.sid, room_id)
         if await self.presence.leave(room_id, user, connection.sid):
-            if self.typing.stop(room_id, user):
-                await self._typing_changed(room_id, user, False, skip=connection.sid)
+            await self.typing.stop(room_id, user, skip=connection.sid)
             left = {"room": room_id, "user": user, "displayName": self.names.of(user)}
             await self._outbox.emit("user_left", left, to=room_id)
 
@@ -256,8 +257,7 @@ class ChatService:
         display = self.names.of(identity.username)
         draft = Draft(room_id, identity.user_id, identity.username, text, client_msg_id, quote, display)
         message = await self._store_call(self.store.append(draft))
-        if self.typing.stop(room_id, identity.username):
-            await self._typing_changed(room_id, identity.username, False, skip=sid)
+        await self.typing.stop(room_id, identity.username, skip=sid)
         await self._outbox.emit("message", message_wire(message), to=room_id, skip=sid)
         return message
 
@@ -360,59 +360,26 @@ class ChatService:
         self, room_id: str, *, before: int | None, after: int | None, limit: int | None
     ) -> Page:
         """A history page for REST and sockets, ``limit`` capped at the configured maximum."""
-        size = self._page_size(limit)
-        return await self._store_call(self.store.page(room_id, before=before, after=after, limit=size))
-
-    def _page_size(self, limit: int | None) -> int:
-        if limit is not None and limit > self.settings.history_max_page:
-            raise ChatError(
-                errors.INVALID_PAYLOAD,
-                f"limit: Must be at most {self.settings.history_max_page}.",
-                field="limit",
-            )
-        return limit or self.settings.history_page_size
+        return await self._history.page(room_id, before=before, after=after, limit=limit)
 
     async def read_changes(
         self, room_id: str, *, since_change: int, upto_seq: int | None, limit: int | None
     ) -> tuple[Page, int]:
         """Messages (up to ``upto_seq``) changed after ``since_change``, and the room's latest change."""
-        size = self._page_size(limit)
-        change = await self._store_call(self.store.last_change(room_id))
-        upto = upto_seq if upto_seq is not None else 2**62
-        page = await self._store_call(
-            self.store.changes(room_id, after_change=since_change, upto_seq=upto, limit=size)
-        )
-        return page, change
+        return await self._history.changes(room_id, since_change=since_change, upto_seq=upto_seq, limit=limit)
 
     async def _store_call(self, call: Awaitable[T]) -> T:
-        # The store enforces its own deadline; this is the backstop so that no ack can hang. A timeout
-        # scope rather than wait_for: no task per call on the hot path.
-        try:
-            async with asyncio.timeout(self.settings.store_timeout_seconds + 1.0):
-                return await call
-        except (Unavailable, TimeoutError) as exc:
-            raise ChatError(errors.UNAVAILABLE, "storage is unavailable, try again") from exc
+        return await deadline.within(self.settings.store_timeout_seconds + 1.0, call)
 
     # --- typing and status -----------------------------------------------------------------------
 
     async def set_typing(self, sid: str, room_id: str, typing: bool) -> None:
         user = self._require_member(sid, room_id).identity.username
-        changed = self.typing.start(room_id, user) if typing else self.typing.stop(room_id, user)
-        if changed:
-            await self._typing_changed(room_id, user, typing, skip=sid)
-
-    async def _typing_expired(self, room_id: str, user: str) -> None:
-        await self._typing_changed(room_id, user, False, skip=self._user_sids(room_id, user))
+        await self.typing.set(room_id, user, typing, skip=sid)
 
     def _user_sids(self, room_id: str, user: str) -> list[str]:
         sockets = self._local_rooms.get(room_id, ())
         return [sid for sid in sockets if self._connections[sid].identity.username == user]
-
-    async def _typing_changed(
-        self, room_id: str, user: str, typing: bool, skip: str | list[str] | None = None
-    ) -> None:
-        payload = {"room": room_id, "user": user, "displayName": self.names.of(user), "typing": typing}
-        await self._outbox.emit("typing", payload, to=room_id, skip=skip)
 
     async def set_status(self, sid: str, status: str) -> None:
         user = self._connections[sid].identity.username
