@@ -225,6 +225,12 @@ class AuditQuery(_Strict):
     limit = QueryInteger(validate=validate.Range(min=1, max=500), load_default=100)
 
 
+class RestrictedQuery(_Strict):
+    """``GET /api/chat/rooms/{room}/bans`` and ``.../mutes``."""
+
+    limit = QueryInteger(validate=validate.Range(min=1, max=500), load_default=100)
+
+
 class UserStatus(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
 

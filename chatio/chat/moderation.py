@@ -19,6 +19,7 @@ later reads the bans and mutes from the store.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
@@ -35,7 +36,7 @@ KICK: Final = "kick"
 UNBAN: Final = "unban"
 UNMUTE: Final = "unmute"
 ACTIONS: Final = (KICK, BAN, UNBAN, MUTE, UNMUTE)
-#: Audit entries one REST request reads at most.
+#: Audit entries (or bans, or mutes) one REST request reads at most.
 AUDIT_PAGE_MAX: Final = 500
 
 Signal = dict[str, Any]
@@ -77,6 +78,18 @@ def audit_wire(entry: AuditEntry) -> dict[str, Any]:
         "at": entry.at,
         "until": entry.until,
         "messageId": entry.message_id,
+    }
+
+
+def restriction_wire(restriction: Restriction) -> dict[str, Any]:
+    """A ban or mute in a room's list: whom, by whom, why, since and until when (ms; null: until lifted)."""
+    return {
+        "user": restriction.user,
+        "userId": restriction.user_id,
+        "by": restriction.by,
+        "reason": restriction.reason,
+        "at": restriction.at,
+        "until": restriction.until,
     }
 
 
@@ -124,7 +137,12 @@ class Moderation:
             raise ChatError(errors.INVALID_PAYLOAD, "seconds: a mute needs a duration", field="seconds")
         now = now_ms()
         until = None if seconds is None or action in (KICK, UNBAN, UNMUTE) else now + seconds * 1000
-        await self._store(action, room_id, target.id, until, private=not room.public)
+        held = (
+            Restriction(room_id, target.id, action, until, username, identity.username, reason, now)
+            if action in (BAN, MUTE)
+            else None
+        )
+        await self._store(action, room_id, target.id, held, private=not room.public)
         entry = AuditEntry(
             new_id(),
             room_id,
@@ -146,17 +164,42 @@ class Moderation:
         return entry
 
     async def _store(
-        self, action: str, room_id: str, user_id: str, until: int | None, *, private: bool
+        self, action: str, room_id: str, user_id: str, held: Restriction | None, *, private: bool
     ) -> None:
+        """Carry ``action`` out in the store; ``held`` is the ban or mute it imposes, if it is one."""
         acl = self._access.acl
         if action in (KICK, BAN) and private:
             await acl.remove_member(room_id, user_id)
-        if action in (BAN, MUTE):
-            await acl.restrict(Restriction(room_id, user_id, action, until))
+        if held is not None:
+            await acl.restrict(held)
         elif action == UNBAN:
             await acl.lift(room_id, user_id, BAN)
         elif action == UNMUTE:
             await acl.lift(room_id, user_id, MUTE)
+
+    async def restricted(self, identity: Identity, room_id: str, kind: str, limit: int) -> list[Restriction]:
+        """The bans (``kind`` :data:`BAN`) or mutes in force in a room, newest first, for those who may lift
+        them: its owner and admins, and server administrators."""
+        await self._moderated_room(identity, room_id, "bans and mutes")
+        found = await self._access.acl.room_restrictions(
+            room_id, kind, now=now_ms(), limit=min(limit, AUDIT_PAGE_MAX)
+        )
+        return [await self._named(restriction) for restriction in found]
+
+    async def _named(self, restriction: Restriction) -> Restriction:
+        """``restriction`` with its user's name (kept since names were stored with restrictions; looked up
+        for older ones)."""
+        if restriction.user is not None:
+            return restriction
+        user = await self._access.store.get_user(restriction.user_id)
+        return dataclasses.replace(restriction, user=restriction.user_id if user is None else user.username)
+
+    async def _moderated_room(self, identity: Identity, room_id: str, what: str) -> None:
+        room = await self._access.store.get_room(room_id)
+        if room is None:
+            raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
+        if not await self._access.moderates(identity, room):
+            raise ChatError(errors.FORBIDDEN, f"only the room's owner and admins read its {what}")
 
     async def audit(self, identity: Identity, room_id: str | None, limit: int) -> list[AuditEntry]:
         """The audit trail: every room's for server administrators, a room's for its owner and admins."""
@@ -164,9 +207,5 @@ class Moderation:
             if not identity.admin:
                 raise ChatError(errors.FORBIDDEN, "only server administrators read every room's audit trail")
         else:
-            room = await self._access.store.get_room(room_id)
-            if room is None:
-                raise ChatError(errors.ROOM_NOT_FOUND, f"room {room_id!r} does not exist", field="room")
-            if not await self._access.moderates(identity, room):
-                raise ChatError(errors.FORBIDDEN, "only the room's owner and admins read its audit trail")
+            await self._moderated_room(identity, room_id, "audit trail")
         return await self._access.acl.audit(room=room_id, limit=min(limit, AUDIT_PAGE_MAX))

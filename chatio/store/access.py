@@ -39,12 +39,20 @@ class Invitation:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Restriction:
-    """A ban (cannot join) or a mute (cannot send) of a user in a room, until a time (ms) or lifted."""
+    """A ban (cannot join) or a mute (cannot send) of a user in a room, until a time (ms) or lifted.
+
+    ``user`` (the target's username), ``by`` (the moderator's), ``reason`` and ``at`` (when, ms) are what a
+    room's moderators see in its list of bans and mutes; entries stored before they were kept lack them.
+    """
 
     room: str
     user_id: str
     kind: str  # BAN or MUTE
     until: int | None
+    user: str | None = None
+    by: str | None = None
+    reason: str = ""
+    at: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -105,6 +113,9 @@ class AccessStore(Protocol):
 
     async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
         """The user's bans and mutes in ``room`` that hold at ``now`` (ms)."""
+
+    async def room_restrictions(self, room: str, kind: str, *, now: int, limit: int) -> list[Restriction]:
+        """The bans (or mutes) in ``room`` that hold at ``now``, newest first, at most ``limit``."""
 
     async def record(self, entry: AuditEntry) -> None:
         """Append to the audit trail."""

@@ -77,7 +77,14 @@ class MemoryAccessStore:
 
     async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
         found = (self._restrictions.get((room, user_id, kind)) for kind in ("ban", "mute"))
-        return [r for r in found if r is not None and (r.until is None or r.until > now)]
+        return [r for r in found if r is not None and _holds(r, now)]
+
+    async def room_restrictions(self, room: str, kind: str, *, now: int, limit: int) -> list[Restriction]:
+        # A scan of every restriction: the embedded store serves one process's few rooms.
+        held = [
+            r for r in self._restrictions.values() if r.room == room and r.kind == kind and _holds(r, now)
+        ]
+        return sorted(held, key=lambda r: (r.at, r.user_id), reverse=True)[:limit]
 
     async def record(self, entry: AuditEntry) -> None:
         self._audit.append(entry)
@@ -87,3 +94,7 @@ class MemoryAccessStore:
     async def audit(self, *, room: str | None, limit: int) -> list[AuditEntry]:
         newest_first = (entry for entry in reversed(self._audit) if room is None or entry.room == room)
         return list(itertools.islice(newest_first, limit))
+
+
+def _holds(restriction: Restriction, now: int) -> bool:
+    return restriction.until is None or restriction.until > now

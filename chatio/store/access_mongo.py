@@ -6,7 +6,8 @@ Collections:
 ``invitations``   ``{_id: "<room> <user_id>", room, user_id, by, by_name, created_at}``;
                   indexes ``(user_id, created_at)`` and ``by``.
 
-``restrictions``  ``{_id: "<room> <user_id> <kind>", room, user_id, kind, until}``: bans and mutes.
+``restrictions``  ``{_id: "<room> <user_id> <kind>", room, user_id, kind, until, user, by, reason, at}``:
+                  bans and mutes; index ``(room, kind, at)``.
 ``audit``         ``{_id, room, action, actor_id, actor, target_id, target, reason, at, until, message_id}``;
                   indexes ``(room, at)`` and ``at``.
 
@@ -32,6 +33,9 @@ MEMBER_INDEXES: Final = [IndexModel([("user_id", ASCENDING), ("room", ASCENDING)
 AUDIT_INDEXES: Final = [
     IndexModel([("room", ASCENDING), ("at", DESCENDING)], name="room_at"),
     IndexModel([("at", DESCENDING)], name="at"),
+]
+RESTRICTION_INDEXES: Final = [
+    IndexModel([("room", ASCENDING), ("kind", ASCENDING), ("at", DESCENDING)], name="room_kind_at")
 ]
 INVITATION_INDEXES: Final = [
     IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
@@ -59,6 +63,7 @@ class MongoAccessStore(MongoCollections):
             await self._members.create_indexes(MEMBER_INDEXES)
             await self._invitations.create_indexes(INVITATION_INDEXES)
             await self._audit.create_indexes(AUDIT_INDEXES)
+            await self._restrictions.create_indexes(RESTRICTION_INDEXES)
 
     async def set_role(self, room: str, user_id: str, role: str) -> None:
         async with self.guard("set_role"):
@@ -135,9 +140,16 @@ class MongoAccessStore(MongoCollections):
 
     async def restrictions(self, room: str, user_id: str, *, now: int) -> list[Restriction]:
         keys = [f"{_key(room, user_id)} {kind}" for kind in ("ban", "mute")]
-        query = {"_id": {"$in": keys}, "$or": [{"until": None}, {"until": {"$gt": now}}]}
+        query = {"_id": {"$in": keys}} | _holding(now)
         async with self.guard("restrictions"):
             cursor = self._restrictions.find(query, {"_id": 0}).sort("kind", ASCENDING)
+            return [Restriction(**document) async for document in cursor]
+
+    async def room_restrictions(self, room: str, kind: str, *, now: int, limit: int) -> list[Restriction]:
+        query = {"room": room, "kind": kind} | _holding(now)
+        async with self.guard("room_restrictions"):
+            cursor = self._restrictions.find(query, {"_id": 0})
+            cursor = cursor.sort([("at", DESCENDING), ("user_id", DESCENDING)]).limit(limit)
             return [Restriction(**document) async for document in cursor]
 
     async def record(self, entry: AuditEntry) -> None:
@@ -156,6 +168,11 @@ class MongoAccessStore(MongoCollections):
 def _entry(document: dict[str, Any]) -> AuditEntry:
     fields = dict(document)
     return AuditEntry(id=fields.pop("_id"), **fields)
+
+
+def _holding(now: int) -> dict[str, Any]:
+    """Restrictions that hold at ``now`` (ms): without an end, or ending later."""
+    return {"$or": [{"until": None}, {"until": {"$gt": now}}]}
 
 
 def _key(room: str, user_id: str) -> str:

@@ -13,12 +13,13 @@ from aiohttp import web
 from chatio import errors, jsontext, schemas
 from chatio.accounts.identity import Identity
 from chatio.chat.access import DM_PREFIX
-from chatio.chat.moderation import audit_wire
+from chatio.chat.moderation import audit_wire, restriction_wire
 from chatio.chat.wire import message_wire, reading_wire
 from chatio.errors import ChatError
 from chatio.keys import ACCESS, ACCOUNTS, AUTH_GATE, MODERATION, SERVICE, STARTED
 from chatio.presence import OFFLINE
 from chatio.store import Room, Unavailable, User
+from chatio.store.access import BAN, MUTE
 from chatio.web.auth import bearer_token, caller
 from chatio.web.replies import json_reply
 
@@ -144,6 +145,7 @@ class ChatApi:
         self._history = schemas.HistoryQuery()
         self._changes = schemas.ChangesQuery()
         self._audit = schemas.AuditQuery()
+        self._restricted = schemas.RestrictedQuery()
         self._room_list = schemas.RoomListQuery()
         self._search = schemas.SearchQuery()
 
@@ -157,6 +159,8 @@ class ChatApi:
             web.get(f"{PREFIX}/rooms/{{room_id}}/reads", self.reads),
             web.get(f"{PREFIX}/rooms/{{room_id}}/messages", self.messages),
             web.get(f"{PREFIX}/rooms/{{room_id}}/changes", self.changes),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/bans", functools.partial(self.restricted, BAN, "bans")),
+            web.get(f"{PREFIX}/rooms/{{room_id}}/mutes", functools.partial(self.restricted, MUTE, "mutes")),
             web.get(f"{PREFIX}/stats", self.stats),
             web.get(f"{PREFIX}/search", self.search),
             web.get(f"{PREFIX}/moderation/audit", self.audit),
@@ -257,6 +261,15 @@ class ChatApi:
         query = schemas.load(self._audit, dict(request.query))
         entries = await request.app[MODERATION].audit(identity, query.get("room"), query["limit"])
         return json_reply({"entries": [audit_wire(entry) for entry in entries]})
+
+    async def restricted(self, kind: str, key: str, request: web.Request) -> web.Response:
+        """A room's bans (or mutes) in force, newest first, for its owner and admins and server
+        administrators: ``{bans: [...]}`` (or ``{mutes: [...]}``)."""
+        identity = await caller(request)
+        query = schemas.load(self._restricted, dict(request.query))
+        moderation = request.app[MODERATION]
+        found = await moderation.restricted(identity, request.match_info["room_id"], kind, query["limit"])
+        return json_reply({key: [restriction_wire(restriction) for restriction in found]})
 
     async def search(self, request: web.Request) -> web.Response:
         """Full-text search over the rooms the caller may read (one room with ``room=``)."""

@@ -96,7 +96,17 @@ async def test_a_ban_removes_the_user_now_and_keeps_them_out(world: World) -> No
     with pytest.raises(ChatError) as banned:
         await world.chat.join(phone, "club")
     assert banned.value.code == errors.BANNED
+    [ban] = await world.moderation.restricted(owner, "club", "ban", 10)
+    assert (ban.user, ban.user_id, ban.by, ban.reason, ban.until, ban.at) == (
+        "troll",
+        troll.user_id,
+        "owner",
+        "spam",
+        None,
+        entry.at,
+    )
     await world.moderation.act(owner, "unban", "club", "troll", reason="", seconds=None)
+    assert await world.moderation.restricted(owner, "club", "ban", 10) == []
     await world.chat.join(phone, "club")
     assert [e.action for e in await world.moderation.audit(owner, "club", 10)] == ["unban", "ban"]
 
@@ -115,7 +125,10 @@ async def test_a_mute_stops_sending_for_its_duration(world: World) -> None:
     await world.chat.join("c2", "club")
     with pytest.raises(ChatError):  # a socket joining later reads the mute from the store
         await world.chat.send("c2", "club", "me too")
+    [mute] = await world.moderation.restricted(owner, "club", "mute", 10)
+    assert (mute.user, mute.reason, mute.until) == ("chatty", "calm down", entry.until)
     await world.moderation.act(owner, "unmute", "club", "chatty", reason="", seconds=None)
+    assert await world.moderation.restricted(owner, "club", "mute", 10) == []
     await world.chat.send(sid, "club", "thanks")
 
 
@@ -147,6 +160,14 @@ async def test_who_may_moderate_whom(world: World) -> None:
     with pytest.raises(ChatError) as outsider:
         await world.moderation.audit(member, "club", 10)
     assert outsider.value.code == errors.FORBIDDEN
+    with pytest.raises(ChatError) as outsider:
+        await world.moderation.restricted(member, "club", "ban", 10)
+    assert outsider.value.code == errors.FORBIDDEN
+    with pytest.raises(ChatError) as unknown:
+        await world.moderation.restricted(owner, "nowhere", "ban", 10)
+    assert unknown.value.code == errors.ROOM_NOT_FOUND
+    # The administrator's ban, seen by the owner and by the banned admin's peers alike.
+    assert [b.by for b in await world.moderation.restricted(owner, "club", "ban", 10)] == ["root"]
     with pytest.raises(ChatError):
         await world.moderation.audit(owner, None, 10)  # every room's trail: server administrators only
     assert [e.action for e in await world.moderation.audit(root, None, 10)] == ["ban", "kick", "mute"]

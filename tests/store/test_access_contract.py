@@ -102,6 +102,23 @@ async def test_bans_and_mutes_hold_until_lifted_or_over(acl: AccessStore) -> Non
     assert await acl.restrictions("r1", "u2", now=0) == []
 
 
+async def test_a_rooms_bans_and_mutes_in_force_newest_first(acl: AccessStore) -> None:
+    first = Restriction("r1", "u1", BAN, None, "troll", "owner", "spam", 1_000)
+    second = Restriction("r1", "u2", BAN, 5_000, "pest", "admin", "", 2_000)
+    await acl.restrict(first)
+    await acl.restrict(second)
+    await acl.restrict(Restriction("r1", "u3", BAN, 1_500, "gone", "owner", "", 1_200))  # over at 3_000
+    await acl.restrict(Restriction("r1", "u1", MUTE, 9_000, "troll", "owner", "loud", 1_100))
+    await acl.restrict(Restriction("r2", "u4", BAN, None, "elsewhere", "owner", "", 3_000))
+    assert await acl.room_restrictions("r1", BAN, now=3_000, limit=10) == [second, first]
+    assert await acl.room_restrictions("r1", BAN, now=3_000, limit=1) == [second]
+    assert [r.user for r in await acl.room_restrictions("r1", MUTE, now=3_000, limit=10)] == ["troll"]
+    assert await acl.room_restrictions("r1", BAN, now=6_000, limit=10) == [first]
+    assert await acl.lift("r1", "u1", BAN)
+    assert await acl.room_restrictions("r1", BAN, now=3_000, limit=10) == [second]
+    assert await acl.room_restrictions("r3", BAN, now=0, limit=10) == []
+
+
 async def test_the_audit_trail_is_read_newest_first(acl: AccessStore) -> None:
     entries = [
         AuditEntry(f"{n:024x}", f"r{n % 2}", "ban", "a-id", "admin", "t-id", "troll", f"why {n}", 1_000 + n)

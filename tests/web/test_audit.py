@@ -76,3 +76,53 @@ async def test_an_administrator_acts_in_any_room_and_reads_the_whole_trail(
         finally:
             for client in sockets:
                 await client.sio.disconnect()
+
+
+async def test_a_rooms_moderators_list_its_bans_and_mutes(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        owner, member, other = [
+            await signed_up(http, server.url, name) for name in ("owner", "member", "other")
+        ]
+        alice = await connect(server.url, auth={"token": owner["accessToken"]})
+        try:
+            await alice.join("club")
+            banned = await alice.call("ban", {"room": "club", "user": "member", "reason": "spam <b>"})
+            assert banned["ok"]
+            muted = await alice.call("mute", {"room": "club", "user": "other", "seconds": 600})
+            assert muted["ok"]
+            bans_url = f"{server.url}/api/chat/rooms/club/bans"
+            status, bans = await call(http, "GET", bans_url, headers=bearer(owner["accessToken"]))
+            assert status == 200
+            assert bans == {
+                "bans": [
+                    {
+                        "user": "member",
+                        "userId": member["user"]["id"],
+                        "by": "owner",
+                        "reason": "spam <b>",
+                        "at": banned["action"]["at"],
+                        "until": None,
+                    }
+                ]
+            }
+            status, mutes = await call(
+                http, "GET", f"{server.url}/api/chat/rooms/club/mutes", headers=bearer(owner["accessToken"])
+            )
+            assert status == 200 and [(m["user"], m["until"]) for m in mutes["mutes"]] == [
+                ("other", muted["action"]["until"])
+            ]
+            status, refused = await call(http, "GET", bans_url, headers=bearer(other["accessToken"]))
+            assert status == 403 and refused["error"]["code"] == "forbidden"
+            status, missing = await call(
+                http, "GET", f"{server.url}/api/chat/rooms/nowhere/bans", headers=bearer(owner["accessToken"])
+            )
+            assert status == 404 and missing["error"]["code"] == "room_not_found"
+            status, bad = await call(http, "GET", f"{bans_url}?limit=0", headers=bearer(owner["accessToken"]))
+            assert status == 400 and bad["error"]["field"] == "limit"
+            status, _ = await call(http, "GET", bans_url)
+            assert status == 401
+            assert (await alice.call("unban", {"room": "club", "user": "member"}))["ok"]
+            status, bans = await call(http, "GET", bans_url, headers=bearer(owner["accessToken"]))
+            assert status == 200 and bans == {"bans": []}
+        finally:
+            await alice.sio.disconnect()
