@@ -37,6 +37,8 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "passwordMinLength": schemas.PASSWORD_MIN,
         "passwordMaxLength": schemas.PASSWORD_MAX,
         "accessTokenTtlSeconds": settings.access_token_ttl_seconds,
+        # A room without retentionDays of its own keeps messages this long (0: forever).
+        "retentionDays": settings.retention_days,
         "reactions": list(REACTIONS),
     }
 

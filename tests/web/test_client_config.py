@@ -8,7 +8,9 @@ from chatio.config import Settings
 from tests.accounts_helpers import bearer, call, fast_passwords, signed_up
 from tests.harness import connect, serving
 
-SETTINGS = Settings(pod_name="test", message_max_length=321, history_page_size=7, allow_guests=False)
+SETTINGS = Settings(
+    pod_name="test", message_max_length=321, history_page_size=7, allow_guests=False, retention_days=30
+)
 
 
 async def test_config_publishes_the_servers_limits_without_a_token(http: aiohttp.ClientSession) -> None:
@@ -19,6 +21,7 @@ async def test_config_publishes_the_servers_limits_without_a_token(http: aiohttp
     assert config["historyPageSize"] == 7
     assert config["allowGuests"] is False
     assert config["passwordMinLength"] == 8
+    assert config["retentionDays"] == 30
     assert "👍" in config["reactions"]
     assert set(config) >= {"historyMaxPage", "catchupMax", "usernameMaxLength", "roomMaxLength"}
 
