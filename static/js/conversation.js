@@ -1,16 +1,8 @@
 // The open room: its title, the messages (paged back on scroll), join/leave lines, who is typing, the
 // composer with the server's length limit.
 
-import {
-  deleteMessage,
-  discardPending,
-  editMessage,
-  loadOlder,
-  openRoom as showRoom,
-  sendMessage,
-  toggleReaction,
-  typingInput,
-} from "./chat.js";
+import { loadOlder, openRoom as showRoom } from "./joining.js";
+import { deleteMessage, discardPending, editMessage, sendMessage, toggleReaction, typingInput } from "./messages.js";
 import { $, avatar, button, el, formatDay, formatTime, iconButton, richText, textLength } from "./dom.js";
 import { displayName, lastOwnMessage, roomLabel } from "./rooms.js";
 import { app, invalidate, me, openRoom, registerView } from "./state.js";

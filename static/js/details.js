@@ -1,7 +1,7 @@
 // The room's details: who is here with their status (a direct message opened from any of them), and
 // the room's actions (invite for private rooms, leave). A right column when wide, a drawer when narrow.
 
-import { invite, leaveRoom, moderate, openDm, setReceipts, setRole } from "./chat.js";
+import { invite, leaveRoom, moderate, openDm, setReceipts, setRole } from "./commands.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError } from "./notices.js";
 import { displayName, roomLabel } from "./rooms.js";

@@ -1,27 +1,23 @@
 // chatio's page: reads the server's limits, restores or asks for a sign-in, connects, and wires the views.
-// Modules by concern: auth (tokens), connection (socket), chat (room commands and events), rooms (what is
-// held), sidebar / conversation / details / search / signin (the views), notices, dom, state.
+// Modules by concern: auth (tokens), connection (socket), roomlist (the sidebar's rooms), joining (join,
+// catch-up, open, read marks, history), messages (send, edit, react, typing), commands (leave, create,
+// invite, DMs, status, moderation), events (what the server tells), rooms (what is held), sidebar /
+// conversation / details / search / signin (the views), notices, dom, state.
 
 import { Auth, request } from "./auth.js";
-import {
-  joinAll,
-  loadOnline,
-  loadRoomList,
-  markAllLeft,
-  openRoom,
-  roomToOpen,
-  setStatus,
-  wireEvents,
-} from "./chat.js";
+import { setStatus } from "./commands.js";
 import { Connection } from "./connection.js";
 import { setupConversation } from "./conversation.js";
 import { setupDetails } from "./details.js";
+import { wireEvents } from "./events.js";
+import { joinAll, markAllLeft, openRoom, roomToOpen } from "./joining.js";
 import { $, avatar } from "./dom.js";
 import { setBanner, setConnState, showError } from "./notices.js";
 import { setupSearch, closeSearch } from "./search.js";
 import { closeDrawer, setupSidebar } from "./sidebar.js";
 import { setupSignin, showSignin } from "./signin.js";
 import { forgetNames, rememberName } from "./people.js";
+import { loadOnline, loadRoomList } from "./roomlist.js";
 import { app, invalidate } from "./state.js";
 
 const THEME_KEY = "chatio.theme";

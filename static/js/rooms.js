@@ -19,7 +19,7 @@ export function newRoom(id, { name = id, kind = "public", peer = null, role = nu
     lines: [], // join/leave and invitation lines: {key, afterSeq, ts, text}
     hasOlder: false,
     loadingOlder: false,
-    holeTimer: 0, // a pending fill of a hole in the seqs (chat.js)
+    holeTimer: 0, // a pending fill of a hole in the seqs (joining.js)
     members: new Map(), // username -> {status, displayName}
     typers: new Set(),
     unread: 0,

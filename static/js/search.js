@@ -1,6 +1,6 @@
 // Search over the rooms the user may read (GET /api/chat/search); each result links to its room.
 
-import { openRoom as open } from "./chat.js";
+import { openRoom as open } from "./joining.js";
 import { $, el, formatDay, formatTime, richText } from "./dom.js";
 import { showError } from "./notices.js";
 import { displayName, roomLabel } from "./rooms.js";

@@ -1,7 +1,8 @@
 // The sidebar: invitations, rooms, direct messages with unread markers; the create and browse dialogs;
 // the user's own card. On a narrow screen it is a drawer.
 
-import { acceptInvite, createRoom, declineInvite, openDm, openRoom } from "./chat.js";
+import { acceptInvite, createRoom, declineInvite, openDm } from "./commands.js";
+import { openRoom } from "./joining.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError, showError } from "./notices.js";
 import { roomLabel } from "./rooms.js";

@@ -35,4 +35,7 @@ export function invalidate(...parts) {
 
 export const openRoom = () => (app.openId ? app.rooms.get(app.openId) ?? null : null);
 
+/** A Socket.IO command on the current connection; resolves to its ack (connection.js). */
+export const command = (event, payload) => app.conn.command(event, payload);
+
 export const me = () => app.session?.user ?? app.auth?.user?.username ?? "";

@@ -1,5 +1,5 @@
 // One chat user on the official socket.io-client, driven by a test through stdin and stdout (JSON lines),
-// following the delivery rule of docs/protocol.md as the page (static/js/chat.js) does:
+// following the delivery rule of docs/protocol.md as the page (static/js/joining.js, events.js) does:
 //
 //   node chatter.mjs <url> <name> <room> <transports, comma-separated>
 //

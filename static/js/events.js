@@ -1,0 +1,138 @@
+// What the server tells: each Socket.IO event updates the rooms held and asks the views to re-render.
+
+import { showError, showInfo } from "./notices.js";
+import { PAST } from "./commands.js";
+import { joinRoom, markReadSoon, openRoom, watchHoles } from "./joining.js";
+import { addRoom, loadDms, loadOnlineSoon, roomPeer, setMemberStatus } from "./roomlist.js";
+import { addLine, applyReaction, countReply, displayName, holdMessages, lastSeq } from "./rooms.js";
+import { app, invalidate, me } from "./state.js";
+
+const roomLabelOf = (room) => (room.kind === "dm" ? "this conversation" : room.name || room.id);
+
+export function wireEvents(conn) {
+  conn.on("message", (msg) => {
+    const room = app.rooms.get(msg?.room);
+    if (!room) return;
+    const added = holdMessages(room, [msg]);
+    for (const reply of added) countReply(room, reply);
+    if (added.length && msg.user !== me() && (room.id !== app.openId || document.hidden)) room.unread += 1;
+    if (room.id === app.openId) markReadSoon();
+    invalidate("conversation", "sidebar");
+    watchHoles(room);
+  });
+
+  for (const event of ["message_updated", "message_deleted"]) {
+    conn.on(event, (msg) => {
+      const room = app.rooms.get(msg?.room);
+      if (room && holdMessages(room, [msg])) invalidate("conversation");
+    });
+  }
+
+  conn.on("reaction", (change) => {
+    const room = app.rooms.get(change?.room);
+    if (room && applyReaction(room, change)) invalidate("conversation");
+  });
+
+  conn.on("read", ({ room: id, user, seq }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    if (user === me()) {
+      room.lastRead = Math.max(room.lastRead, seq);
+      if (seq >= lastSeq(room)) room.unread = 0;
+      invalidate("sidebar");
+    } else {
+      room.reads.set(user, Math.max(room.reads.get(user) ?? 0, seq));
+      invalidate("conversation");
+    }
+  });
+
+  conn.on("room_updated", (update) => {
+    const room = app.rooms.get(update?.id);
+    if (!room) return;
+    if (room.kind !== "dm") room.kind = update.public === false ? "private" : "public";
+    if (typeof update.receipts === "boolean") room.receipts = update.receipts;
+    if (update.receipts === false) room.reads.clear();
+    invalidate("header", "members", "conversation");
+  });
+
+  conn.on("moderated", ({ room: id, action, user, by, reason, until }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    const why = reason ? ` (${reason})` : "";
+    const till = until ? ` until ${new Date(until).toLocaleString()}` : "";
+    if (user === me()) {
+      if (action === "mute") room.mutedUntil = until ?? Infinity;
+      if (action === "unmute") room.mutedUntil = null;
+      if (action === "kick" || action === "ban") {
+        app.rooms.delete(id);
+        if (app.openId === id) openRoom([...app.rooms.keys()][0] ?? null);
+      }
+      showInfo(`${by} ${action === "kick" ? "removed you from" : `${PAST[action] || action} you in`} ${roomLabelOf(room)}${till}${why}.`);
+    } else {
+      if (action === "kick" || action === "ban") room.members.delete(user);
+      addLine(room, `${user} was ${PAST[action] || action} by ${by}${why}`);
+    }
+    invalidate("sidebar", "conversation", "members", "header");
+  });
+
+  conn.on("user_joined", ({ room: id, user, displayName: name }) => {
+    if (!app.online.some((person) => person.username === user) && user !== me()) loadOnlineSoon();
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
+    addLine(room, `${displayName({ displayName: name }, user)} joined`);
+    invalidate("members", "conversation");
+  });
+
+  conn.on("user_left", ({ room: id, user }) => {
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    const member = room.members.get(user);
+    room.members.delete(user);
+    room.typers.delete(user);
+    addLine(room, `${displayName(member, user)} left`);
+    invalidate("members", "conversation");
+  });
+
+  conn.on("typing", ({ room: id, user, typing: on }) => {
+    const room = app.rooms.get(id);
+    if (!room || user === me()) return;
+    if (on) room.typers.add(user);
+    else room.typers.delete(user);
+    invalidate("conversation");
+  });
+
+  conn.on("presence", ({ user, status }) => {
+    const known = app.online.find((person) => person.username === user);
+    if (known && status !== "offline") known.status = status;
+    else loadOnlineSoon();
+    if (user === me() && status !== "offline") {
+      app.myStatus = status;
+      invalidate("header");
+    }
+    setMemberStatus(user, status);
+  });
+
+  conn.on("invited", (invitation) => {
+    app.invitations.set(invitation.room, invitation);
+    showInfo(`${invitation.by} invited you to ${invitation.room}.`);
+    invalidate("sidebar");
+  });
+
+  conn.on("user_invited", ({ room: id, user, by }) => {
+    const room = app.rooms.get(id);
+    if (!room) return;
+    addLine(room, `${by} invited ${user}`);
+    invalidate("conversation");
+  });
+
+  conn.on("invite_declined", ({ room, user }) => showInfo(`${user} declined your invitation to ${room}.`));
+
+  conn.on("dm_opened", async ({ room: id, user }) => {
+    const room = addRoom(id, { kind: "dm", peer: roomPeer(id, user) });
+    if (!room.joined) await joinRoom(room);
+    await loadDms();
+  });
+
+  conn.on("command_error", ({ event, error }) => showError(error, event));
+}
