@@ -2,7 +2,7 @@
 // Modules by concern: auth (tokens), connection (socket), roomlist (the sidebar's rooms), joining (join,
 // catch-up, open, read marks, history), messages (send, edit, react, typing), commands (leave, create,
 // invite, DMs, status, moderation), events (what the server tells), rooms (what is held), sidebar /
-// conversation / details / search / signin (the views), notices, dom, state.
+// conversation / composer / details / search / signin (the views), notices, dom, state.
 
 import { Auth, request } from "./auth.js";
 import { setStatus } from "./commands.js";
