@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from chatio.accounts.identity import Identity
 from chatio.store import Room
-from chatio.store.access import Restriction
+from chatio.store.access import OWNER, Restriction
 
 #: Socket.IO rooms of users start with a character that chat room ids cannot hold.
 USER_ROOM_PREFIX = "@user:"
@@ -47,6 +47,9 @@ class Admission(Protocol):
     async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
         """The user's bans and mutes in ``room_id`` that hold now."""
 
+    async def role(self, identity: Identity, room: Room) -> str | None:
+        """The user's role in ``room``: owner, admin, member, or None."""
+
 
 class OpenAdmission:
     """Every room is open to everyone: the core on its own, without accounts."""
@@ -59,3 +62,6 @@ class OpenAdmission:
 
     async def restrictions(self, identity: Identity, room_id: str) -> list[Restriction]:
         return []
+
+    async def role(self, identity: Identity, room: Room) -> str | None:
+        return OWNER if room.owner is not None and room.owner == identity.user_id else None

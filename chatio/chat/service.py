@@ -58,6 +58,8 @@ class Joined:
     reading: Reading | None = None
     #: The members' display names, by username.
     names: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The joining user's role in the room (owner, admin, member), None without one.
+    role: str | None = None
 
 
 class ChatService:
@@ -167,8 +169,9 @@ class ChatService:
         members = await self.presence.members(room_id)
         reading = await self._store_call(self.reads.reading(connection.identity, room_id, first_visit=True))
         names = await self.names.many(member.user for member in members)
+        role = await self._store_call(self.admission.role(connection.identity, room))
         return Joined(
-            room, members, caught.history, caught.reset, caught.changes, caught.change, reading, names
+            room, members, caught.history, caught.reset, caught.changes, caught.change, reading, names, role
         )
 
     async def apply(self, signal: dict[str, Any]) -> None:

@@ -387,6 +387,7 @@ def _joined(joined: Joined) -> Ack:
         "reset": joined.reset,
         "changes": [message_wire(message) for message in joined.changes],
         "change": joined.change,
+        "role": joined.role,
     } | ({} if joined.reading is None else reading_wire(joined.reading))
 
 

@@ -109,6 +109,7 @@ async def test_invitations_accepted_and_declined(
 
     joined = await bob.call("accept_invite", {"room": "club"})
     assert joined["ok"] and [m["text"] for m in joined["history"]] == ["welcome"]
+    assert joined["role"] == "member"
     assert await alice.expect("user_joined") == {"room": "club", "user": "bob", "displayName": "bob"}
     assert (await messages(http, server, "club", bob_token))[0] == 200
     assert (await alice.call("invite", {"room": "club", "user": "bob"}))["error"]["code"] == "conflict"
@@ -126,9 +127,11 @@ async def test_the_owner_and_admins_invite_and_only_the_owner_names_admins(users
     await alice.call("create_room", {"room": "club", "public": False})
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["error"]["code"] == "forbidden"
     assert (await alice.call("set_role", {"room": "club", "user": "bob", "role": "member"}))["ok"]
-    assert (await bob.join("club"))["ok"]
+    assert (await bob.join("club"))["role"] == "member"
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["error"]["code"] == "forbidden"
     assert (await alice.call("set_role", {"room": "club", "user": "bob", "role": "admin"}))["ok"]
+    assert (await bob.join("club"))["role"] == "admin"  # the join ack says where one stands
+    assert (await alice.join("club"))["role"] == "owner"
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["ok"]
     refused = await bob.call("set_role", {"room": "club", "user": "erin", "role": "admin"})
     assert refused["error"]["code"] == "forbidden"

@@ -154,6 +154,7 @@ async def test_unread_counts_follow_reading_on_another_device(server: RunningSer
         await alice.join("lobby")
         joined = await phone.join("lobby")
         assert (joined["lastRead"], joined["unread"], joined["lastMessage"]) == (0, 0, None)
+        assert (joined["role"], (await alice.join("lobby"))["role"]) == (None, "owner")  # alice made it
         await laptop.join("lobby")
         sent = [await send(alice, f"m{n}") for n in range(3)]
         read = await phone.call("mark_read", {"room": "lobby", "seq": sent[1]["seq"]})
