@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
+from chatio.chat.ports import USER_ROOM_PREFIX
 from chatio.cluster import Cluster
 from chatio.config import Settings
 from chatio.metrics import Metrics
@@ -77,6 +78,7 @@ class Backends:
             settings.redis_url.reveal(),
             channel=settings.redis_prefix,
             timeout=settings.redis_timeout_seconds,
+            user_room_prefix=USER_ROOM_PREFIX,
             fast=settings.fast_broadcast,
             on_delivered=delivered,
         )

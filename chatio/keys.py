@@ -1,5 +1,8 @@
 """Every ``web.AppKey`` of the application, in one place: what ``create_app`` stores on the app and what
-the routes, the drain and the tests read back. Typed keys, never strings."""
+the routes, the drain and the tests read back. Typed keys, never strings.
+
+It names parts (their types), it builds nothing: so it sits below :mod:`chatio.web`, whose handlers read
+the keys, and above the parts it names (``tests/test_layout.py``); only :mod:`chatio.app` stores them."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ The rules (README, "Security"):
 
 :class:`RoomAccess` is the :class:`~chatio.chat.ports.Admission` of the chat core and REST, and carries out
 the invitation and direct-message commands. It imports neither aiohttp nor socketio: it tells users what
-happened through the chat :class:`~chatio.chat.ports.Outbox`, addressed to :func:`user_room`, the Socket.IO
-room every socket of a user is in (on every process).
+happened through the chat :class:`~chatio.chat.ports.Outbox`, addressed to
+:func:`~chatio.chat.ports.user_room`, the Socket.IO room every socket of a user is in (on every process).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import Final
 
 from chatio import errors
 from chatio.accounts.identity import Identity
-from chatio.chat.ports import USER_ROOM_PREFIX, Outbox, user_room
+from chatio.chat.ports import Outbox, user_room
 from chatio.errors import ChatError
 from chatio.store import Conflict, Room, Store, User, now_ms
 from chatio.store.access import ADMIN, MEMBER, OWNER, AccessStore, Invitation, Restriction
 from chatio.store.accounts import AccountStore
 
 DM_PREFIX: Final = "dm:"
-__all__ = ["USER_ROOM_PREFIX", "DirectRoom", "RoomAccess", "dm_pair", "dm_room_id", "user_room"]
+__all__ = ["DirectRoom", "RoomAccess", "dm_pair", "dm_room_id"]
 
 
 def dm_room_id(first: str, second: str) -> str:

@@ -18,7 +18,8 @@ Other packages' private internals are touched in :mod:`~chatio.transport.seam` o
 manager hooks in :mod:`~chatio.transport.fanout`); ``tests/transport/test_seam.py`` pins each use.
 
 May import :mod:`chatio.rfc6455`, :mod:`chatio.jsontext`, :mod:`chatio.background`,
-:mod:`chatio.redisconn`, :mod:`chatio.store` and the libraries; never :mod:`chatio.realtime`,
+:mod:`chatio.redisconn`, :mod:`chatio.store` and the libraries; never the chat domain (what it must know of
+it, such as which rooms are users', the composition root passes in), :mod:`chatio.realtime`,
 :mod:`chatio.web` or the composition root.
 """
 

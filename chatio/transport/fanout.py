@@ -35,7 +35,6 @@ from typing import Any, Final
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from chatio.background import Background
-from chatio.chat.access import USER_ROOM_PREFIX
 from chatio.redisconn import REDIS_ERRORS, Outage, RedisClient, connect, discover
 from chatio.store import now_ms
 from chatio.transport import DeliveryListener, FastRedisManager
@@ -92,10 +91,14 @@ class ClusterManager(FastRedisManager):
         *,
         channel: str,
         timeout: float,
+        user_room_prefix: str,
         fast: bool = True,
         on_delivered: DeliveryListener | None = None,
     ) -> None:
+        """``user_room_prefix``: what the names of the rooms that reach a user's devices start with (the
+        chat core's, from the composition root); they are not chat rooms and hold no messages to catch up."""
         super().__init__(url, channel=channel, logger=log, fast=fast, on_delivered=on_delivered)
+        self.user_room_prefix = user_room_prefix
         self.fetch: Fetch | None = None
         self.subscribed = False
         self._timeout = timeout
@@ -330,18 +333,19 @@ class ClusterManager(FastRedisManager):
         return bool(self.rooms.get("/", {}).get(room))
 
     def _occupied_rooms(self) -> set[str]:
-        """Chat rooms with sockets here: not the per-socket rooms, nor the per-user ``@user:`` rooms that
-        carry invitations (they hold no messages to catch up on)."""
+        """Chat rooms with sockets here: not the per-socket rooms, nor the per-user rooms that carry
+        invitations (they hold no messages to catch up on)."""
         rooms = self.rooms.get("/", {})
         everyone = rooms.get(None, {})
         return {
             room
             for room, members in rooms.items()
-            if isinstance(room, str)
-            and members
-            and room not in everyone
-            and not room.startswith(USER_ROOM_PREFIX)
+            if self.is_chat_room(room) and members and room not in everyone
         }
+
+    def is_chat_room(self, room: Any) -> bool:
+        """A named room that is not a user's (a per-socket room is a chat room by this test too)."""
+        return isinstance(room, str) and not room.startswith(self.user_room_prefix)
 
 
 async def _close_later(client: RedisClient, seconds: float) -> None:

@@ -39,7 +39,6 @@ from typing import Any, Final
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 
-from chatio.chat.access import USER_ROOM_PREFIX
 from chatio.redisconn import REDIS_ERRORS, RedisClient, discover
 from chatio.transport.fanout import KEEPALIVE_SECONDS, ClusterManager
 
@@ -72,12 +71,12 @@ class ShardedManager(ClusterManager):
 
     async def enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if namespace == "/" and _is_chat_room(room):
+        if namespace == "/" and self.is_chat_room(room):
             await self._want(room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
-        if namespace == "/" and _is_chat_room(room) and room in self.wanted and not self._occupied(room):
+        if namespace == "/" and self.is_chat_room(room) and room in self.wanted and not self._occupied(room):
             timer = self._releases.pop(room, None)
             if timer is not None:
                 timer.cancel()
@@ -119,7 +118,7 @@ class ShardedManager(ClusterManager):
             return None
         channel = (
             room_channel(self.channel, room)
-            if data.get("method") == "emit" and _is_chat_room(room) and isinstance(room, str)
+            if data.get("method") == "emit" and self.is_chat_room(room) and isinstance(room, str)
             else self.server_channel
         )
         return await publisher.spublish(channel, self.json.dumps(data))
@@ -156,10 +155,6 @@ class ShardedManager(ClusterManager):
     def subscriptions(self) -> set[str]:
         """The shard channels subscribed now (compared with ``PUBSUB SHARDCHANNELS`` by the tests)."""
         return set() if self._shards is None else self._shards.channels()
-
-
-def _is_chat_room(room: Any) -> bool:
-    return isinstance(room, str) and not room.startswith(USER_ROOM_PREFIX)
 
 
 class Shards:

@@ -6,7 +6,8 @@ import pytest
 
 from chatio import errors
 from chatio.accounts.identity import Identity
-from chatio.chat.access import RoomAccess, dm_pair, dm_room_id, user_room
+from chatio.chat.access import RoomAccess, dm_pair, dm_room_id
+from chatio.chat.ports import user_room
 from chatio.errors import ChatError
 from chatio.store.access import ADMIN
 from chatio.store.access_memory import MemoryAccessStore

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import socketio
 
+from chatio.chat.ports import USER_ROOM_PREFIX
 from chatio.config import Secret, Settings
 from chatio.keys import SERVER
 from chatio.redisconn import REDIS_ERRORS
@@ -36,7 +37,9 @@ def test_a_room_log_forgets_beyond_its_window() -> None:
 
 
 def test_the_redis_manager_is_python_socketios() -> None:
-    manager = ClusterManager("redis://127.0.0.1:1/0", channel="c", timeout=0.5)
+    manager = ClusterManager(
+        "redis://127.0.0.1:1/0", channel="c", timeout=0.5, user_room_prefix=USER_ROOM_PREFIX
+    )
     assert isinstance(manager, socketio.AsyncRedisManager)
 
 

@@ -19,6 +19,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis, RedisCluster
 
+from chatio.chat.ports import USER_ROOM_PREFIX
 from chatio.config import Secret, Settings
 from chatio.keys import SERVER
 from chatio.redisconn import connect as redis_client
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.redis
 
 
 def test_the_sharded_manager_uses_python_socketios_documented_hooks() -> None:
-    manager = ShardedManager("redis://127.0.0.1:1/0", channel="c", timeout=0.5)
+    manager = ShardedManager(
+        "redis://127.0.0.1:1/0", channel="c", timeout=0.5, user_room_prefix=USER_ROOM_PREFIX
+    )
     assert isinstance(manager, socketio.AsyncRedisManager) and isinstance(manager, ClusterManager)
     pubsub = socketio.async_pubsub_manager.AsyncPubSubManager
     for hook in ("_publish", "_listen", "_handle_emit"):
