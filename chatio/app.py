@@ -118,6 +118,7 @@ def plain_websocket(core: Core, server: ChatServer, namespace: ChatNamespace) ->
         server,
         accepting=lambda: namespace.accepting,
         connect_gate=namespace.connect_gate,
+        expiry=namespace.expiry,
     )
 
 

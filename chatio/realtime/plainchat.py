@@ -9,6 +9,11 @@ Each connection is a participant of the Socket.IO manager like any socket (:clas
 manager's :class:`~chatio.transport.Foreign`): it enters rooms through the chat core, so rooms, history,
 limits, presence and the Redis fan-out are the Socket.IO clients' own, and the room events it hears
 (``message``, ``user_joined``, ``user_left``) become TALK, ENTER and LEAVE frames.
+
+A connection lives as long as its credential, as a Socket.IO one does: the namespace's expiry clock ends it
+when its access token expires, and the namespace's ``end_user``/``end_session`` when its account is
+deleted or its session logged out or revoked. Each ends with the ``disconnect_reason`` a Socket.IO client
+would get, which closes the WebSocket with ``1008`` and the reason ``<code>: <message>``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from chatio import errors, jsontext, schemas
+from chatio.accounts.expiry import ExpiryClock
 from chatio.accounts.identity import Identity
 from chatio.accounts.service import AccountService
 from chatio.chat.ports import user_room
@@ -63,12 +69,15 @@ class PlainChat:
         *,
         accepting: Callable[[], bool] = lambda: True,
         connect_gate: Gate | None = None,
+        expiry: ExpiryClock | None = None,
     ) -> None:
+        """``expiry``: the clock that ends a connection when its access token expires (the namespace's)."""
         self.service = service
         self.accounts = accounts
         self.server = server
         self.accepting = accepting
         self.connect_gate = connect_gate
+        self.expiry = expiry
         self.clients: dict[str, PlainClient] = {}
         settings = service.settings
         self._frame = schemas.PlainFrame(max_length=settings.message_max_length)
@@ -136,6 +145,8 @@ class PlainChat:
         else:
             self.clients[sid] = client
             manager.foreign[eio_sid] = client
+            if self.expiry is not None:
+                self.expiry.watch(sid, identity.expires_at)
         return accepted
 
     async def _identify(self, request: web.Request) -> Identity:
@@ -260,7 +271,7 @@ class PlainClient:
         if event == "server_shutdown":
             self.close(GOING_AWAY, "server shutting down, reconnect")
         elif event == "disconnect_reason":
-            self.close(POLICY_VIOLATION, str(data.get("message", ""))[:120])
+            self.close(POLICY_VIOLATION, f"{data.get('code')}: {data.get('message', '')}")
         return True
 
     # --- lifetime --------------------------------------------------------------------------------------
@@ -280,6 +291,8 @@ class PlainClient:
         self._gone = True
         chat = self.chat
         chat.clients.pop(self.sid, None)
+        if chat.expiry is not None:
+            chat.expiry.forget(self.sid)
         manager = chat.server.manager
         if isinstance(manager, FastManager):
             manager.foreign.pop(self.eio_sid, None)

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chatio.config import Settings
-from tests.accounts_helpers import fast_passwords, signed_up
+from chatio.config import Secret, Settings
+from tests.accounts_helpers import call, fast_passwords, login, sign, signed_up
 from tests.harness import RunningServer, clients, serving
 
 TIMEOUT = 5.0
@@ -33,6 +33,25 @@ async def frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     assert message.type == aiohttp.WSMsgType.TEXT, message
     decoded: dict[str, Any] = json.loads(message.data)
     return decoded
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """The close code and reason the server ends ``ws`` with, within ``timeout`` (text frames before it
+    are passed over)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                return message.data, message.extra
+            assert message.type == aiohttp.WSMsgType.TEXT, message
+
+
+async def talks(ws: aiohttp.ClientWebSocketResponse, room: str) -> None:
+    """``ws`` is open and served: it enters ``room`` and its TALK comes back."""
+    await ws.send_json({"type": "ENTER", "roomId": room})
+    assert (await frames_until(ws, "ENTER"))[-1]["roomId"] == room
+    await ws.send_json({"type": "TALK", "roomId": room, "message": "still here"})
+    assert (await frames_until(ws, "TALK"))[-1]["message"] == "still here"
 
 
 async def frames_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> list[dict[str, Any]]:
@@ -220,5 +239,42 @@ async def test_deleting_the_account_closes_its_plain_connection(
         url = f"{server.url}/api/chat/users/{grant['user']['id']}"
         async with http.delete(url, headers={"Authorization": f"Bearer {grant['accessToken']}"}) as answer:
             assert answer.status == 200
-        closed = await asyncio.wait_for(ws.receive(), TIMEOUT)
-        assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1008, closed
+        code, reason = await closed_with(ws)
+        assert (code, reason) == (1008, "account_deleted: your account was deleted")
+
+
+async def test_a_plain_connection_ends_when_its_token_expires(http: aiohttp.ClientSession) -> None:
+    secret = "k" * 48
+    settings = Settings(pod_name="test", jwt_secret=Secret(secret))
+    async with serving(settings, passwords=fast_passwords()) as server:
+        grant = await signed_up(http, server.url, "alice")
+        # JWT expiry is in whole seconds: a lifetime of 3 is 2 to 3 s from now.
+        lapsing = sign(secret, grant["user"]["id"], "alice", expires_in=3)
+        async with (
+            http.ws_connect(ws_url(server, f"token={lapsing}")) as short,
+            http.ws_connect(ws_url(server, f"token={grant['accessToken']}")) as long,
+            http.ws_connect(ws_url(server, "userId=guest")) as guest,
+        ):
+            await talks(short, "r")
+            code, reason = await closed_with(short, timeout=8)
+            assert code == 1008 and reason.startswith("token_expired: "), reason
+            await talks(long, "r")
+            await talks(guest, "r")
+
+
+async def test_logout_closes_the_plain_connections_of_that_session_only(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    grant = await signed_up(http, server.url, "bob")
+    other = await login(http, server.url, "bob")
+    async with (
+        http.ws_connect(ws_url(server, f"token={grant['accessToken']}")) as ended,
+        http.ws_connect(ws_url(server, f"token={other['accessToken']}")) as kept,
+    ):
+        await talks(ended, "r")
+        body = {"refreshToken": grant["refreshToken"]}
+        status, _ = await call(http, "POST", f"{server.url}/api/chat/auth/logout", json=body)
+        assert status == 200
+        code, reason = await closed_with(ended)
+        assert (code, reason) == (1008, "session_ended: you were logged out; log in again")
+        await talks(kept, "r")
