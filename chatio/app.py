@@ -22,7 +22,7 @@ from chatio.accounts.service import AccountService, TokenAuthenticator
 from chatio.accounts.tokens import AccessTokens, random_secret
 from chatio.backends import Backends, choose_backends
 from chatio.chat.access import RoomAccess
-from chatio.chat.moderation import LocalSignals, Moderation
+from chatio.chat.moderation import LocalSignals, Moderation, Signals
 from chatio.chat.retention import RetentionSweeper
 from chatio.chat.service import ChatService
 from chatio.config import Settings
@@ -44,7 +44,7 @@ from chatio.metrics import Metrics
 from chatio.presence import Presence
 from chatio.ratelimit import RateLimiter
 from chatio.ratelimit.gate import Gate
-from chatio.realtime.namespace import ChatNamespace
+from chatio.realtime.namespace import ChatNamespace, account_deleted, session_ended
 from chatio.realtime.outbox import SocketOutbox
 from chatio.realtime.plainchat import PlainChat
 from chatio.store import Store
@@ -158,6 +158,8 @@ class Core:
     outbox: SocketOutbox
     moderation: Moderation
     retention: RetentionSweeper
+    #: Notices every process acts on: moderation, and accounts deleted and sessions ended.
+    signals: Signals
 
     @classmethod
     def build(
@@ -178,7 +180,7 @@ class Core:
             default_days=settings.retention_days,
             interval_seconds=settings.retention_sweep_seconds,
         )
-        return cls(chat, access, accounts, outbox, moderation, retention)
+        return cls(chat, access, accounts, outbox, moderation, retention, signals)
 
     def lifetime(self, namespace: ChatNamespace) -> Any:
         """An aiohttp ``cleanup_ctx``: the retention sweeper runs while the server does; the core's timers
@@ -219,8 +221,10 @@ def realtime(
         lambda: core.chat.local_room_count,
         lambda: len(server.eio.sessions),
     )
-    core.accounts.on_deleted.append(namespace.end_user)
-    core.accounts.on_session_ended.append(namespace.end_session)
+    # A deleted account's and an ended session's connections close on every process: a signal tells each.
+    core.signals.handlers.append(namespace.apply)
+    core.accounts.on_deleted.append(lambda user_id: core.signals.publish(account_deleted(user_id)))
+    core.accounts.on_session_ended.append(lambda session: core.signals.publish(session_ended(session)))
     server.register_namespace(namespace)
     server.on_overflow = namespace.overflowed
     server.eio.admit = namespace.admit

@@ -5,7 +5,8 @@ checked by readiness, and started and stopped together.
   (``app._manager_for`` builds it; it is attached here).
 * :class:`~chatio.presence.redis.RedisPresence`: who is online and in which room, for the whole cluster.
 * :class:`~chatio.ratelimit.redis.RedisRateLimiter`: one budget per user, whichever process they use.
-* :class:`RedisSignals`: moderation notices (kick, ban, mute) that every process applies to its sockets.
+* :class:`RedisSignals`: notices that every process applies to its sockets: moderation (kick, ban, mute),
+  and the end of an account or a login session.
 
 Readiness (``/readyz``) fails with ``redis`` while Redis does not answer or this process's presence is not
 registered again after an outage, and with ``pubsub`` while this process is not subscribed to the
@@ -71,7 +72,8 @@ def fetcher(store: Store) -> Fetch:
 
 
 class RedisSignals(LocalSignals):
-    """:class:`~chatio.chat.moderation.Signals` over Redis pub/sub (channel ``<prefix>:signals``).
+    """:class:`~chatio.chat.moderation.Signals` over Redis pub/sub (channel ``<prefix>:signals``), for
+    moderation and for the end of accounts and sessions (``chatio.realtime.namespace.account_deleted``).
 
     A signal is applied here first, then published; each other process applies it when it arrives. While
     Redis is away, publishing is logged and dropped and the subscription is resumed with a backoff: the

@@ -104,6 +104,17 @@ async def clients(url: str, *usernames: str) -> AsyncIterator[list[Client]]:
             await client.sio.disconnect()
 
 
+async def closed_with(ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """The close code and reason the server ends a plain WebSocket (``/ws/chat``) with, within ``timeout``
+    (text frames before it are passed over)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                return message.data, message.extra
+            assert message.type == aiohttp.WSMsgType.TEXT, message
+
+
 class RawSocket:
     """A WebSocket that speaks Engine.IO and Socket.IO by hand, for what no client library sends (reserved
     event names, lone surrogates, integers past 64 bits). JSON is written by the standard library, which

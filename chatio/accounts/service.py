@@ -8,8 +8,8 @@
   revoked, and the sockets of that session are closed.
 * **Access tokens** are checked against the accounts on every use (two lookups, at once): a deleted
   account's tokens and a logged-out or revoked session's tokens stop working at once, on every process
-  (the store is shared); the sockets they opened before are closed on the process that ended the session,
-  and on other processes when their token expires.
+  (the store is shared); the sockets they opened before are closed on every process (the listeners
+  publish a signal; while Redis is away, other processes close them when their token expires).
 * **Guests** (``CHATIO_ALLOW_GUESTS``) name themselves; a registered or deleted username is never a guest's.
 """
 

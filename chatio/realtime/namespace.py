@@ -54,6 +54,20 @@ RESERVED_EVENTS: Final = frozenset(
 
 Ack = dict[str, Any]
 
+#: The signals (and ``disconnect_reason`` codes) that end a user's or a session's connections everywhere.
+ACCOUNT_DELETED: Final = "account_deleted"
+SESSION_ENDED: Final = "session_ended"
+
+
+def account_deleted(user_id: str) -> dict[str, Any]:
+    """The signal that closes every connection of a deleted user, on every process."""
+    return {"action": ACCOUNT_DELETED, "userId": user_id}
+
+
+def session_ended(session: str) -> dict[str, Any]:
+    """The signal that closes every connection of a logged-out or revoked session, on every process."""
+    return {"action": SESSION_ENDED, "session": session}
+
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base class
     """The default namespace ``/``. One instance per server."""
@@ -224,17 +238,26 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         await self.emit("disconnect_reason", {"code": code, "message": message}, to=sid)
         await self.disconnect(sid)
 
+    async def apply(self, signal: dict[str, Any]) -> None:
+        """Carry out a signal (from this or another process): :func:`account_deleted` and
+        :func:`session_ended` end this process's connections of that user or session; others are not ours."""
+        action = signal.get("action")
+        if action == ACCOUNT_DELETED and isinstance(user_id := signal.get("userId"), str):
+            await self.end_user(user_id)
+        elif action == SESSION_ENDED and isinstance(session := signal.get("session"), str):
+            await self.end_session(session)
+
     async def end_user(self, user_id: str) -> None:
         """Close this process's connections of a deleted user."""
         for sid in self.service.sids():
             if self.service.connection(sid).identity.user_id == user_id:
-                await self.end(sid, "account_deleted", "your account was deleted")
+                await self.end(sid, ACCOUNT_DELETED, "your account was deleted")
 
     async def end_session(self, session: str) -> None:
         """Close this process's connections of a logged-out or revoked session."""
         for sid in self.service.sids():
             if self.service.connection(sid).identity.session == session:
-                await self.end(sid, "session_ended", "you were logged out; log in again")
+                await self.end(sid, SESSION_ENDED, "you were logged out; log in again")
 
     async def _expired(self, sid: str) -> None:
         if sid in self.service.sids():

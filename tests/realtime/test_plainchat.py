@@ -13,7 +13,7 @@ import pytest
 
 from chatio.config import Secret, Settings
 from tests.accounts_helpers import call, fast_passwords, login, sign, signed_up
-from tests.harness import RunningServer, clients, serving
+from tests.harness import RunningServer, clients, closed_with, serving
 
 TIMEOUT = 5.0
 
@@ -33,17 +33,6 @@ async def frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     assert message.type == aiohttp.WSMsgType.TEXT, message
     decoded: dict[str, Any] = json.loads(message.data)
     return decoded
-
-
-async def closed_with(ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT) -> tuple[int, str]:
-    """The close code and reason the server ends ``ws`` with, within ``timeout`` (text frames before it
-    are passed over)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            message = await ws.receive()
-            if message.type == aiohttp.WSMsgType.CLOSE:
-                return message.data, message.extra
-            assert message.type == aiohttp.WSMsgType.TEXT, message
 
 
 async def talks(ws: aiohttp.ClientWebSocketResponse, room: str) -> None:
