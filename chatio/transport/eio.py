@@ -5,7 +5,8 @@ protocol (engine.io-protocol, version 4):
 
 * **Long-polling** keeps a deque of encoded packets and at most one pending GET (a future). A GET takes
   what waits (at most :data:`POLL_MAX_PACKETS`, what python-engineio's client decodes in one payload) or
-  waits for the next packet; a second GET while one is pending closes the session.
+  waits for the next packet; a second GET while one is pending closes the session, unless the pending
+  one's connection is gone (the engine checks, since aiohttp does not cancel its handler).
 * **WebSocket**: the session is its wire's receiver; an outgoing packet becomes a finished frame written at
   once, in call order, or after the wire's backlog when the client reads slowly. No task while idle.
 * **Upgrade**: a :class:`Probe` answers ``2probe`` with ``3probe``, releases the pending poll with a NOOP
@@ -89,6 +90,7 @@ class Session:
         "overflowed",
         "ping_sent",
         "poll",
+        "poll_connection",
         "posting",
         "probe",
         "queue",
@@ -115,6 +117,8 @@ class Session:
         # long-polling: what waits for the next GET, the pending GET, whether a POST is being read
         self.queue: deque[Encoded] | None = deque()
         self.poll: asyncio.Future[None] | None = None
+        #: The connection the pending GET came on, to tell whether its client is still there.
+        self.poll_connection: asyncio.BaseTransport | None = None
         self.posting = False
         self.probe: Probe | None = None
         self.wire: Wire | None = None

@@ -10,8 +10,12 @@ The HTTP rules: a request names ``EIO=4`` and a known ``transport`` (else 400, c
 without ``sid`` is a handshake and must be a GET (else 400, code 2); an unknown ``sid`` gets 400 (code 1);
 a request for another transport than its session's, a method other than GET/POST/OPTIONS, a malformed
 payload, a second pending GET or an overlapping POST gets 400 (code 3) and the last three close the
-session (the pending GET is answered with CLOSE). A POST body is read with a deadline and bounded by
-``maxPayload`` (413, and the session closes); it is answered ``ok``. Every refusal is JSON
+session (the pending GET is answered with CLOSE). A pending GET whose client closed its connection is not
+pending any more: aiohttp keeps its handler waiting (it cancels handlers only with ``handler_cancellation``,
+which would cancel every handler, POSTs whose packets were accepted included), so the engine checks the
+request's connection (``request.transport``) when a GET comes and when a waiting one wakes: the new GET is
+served, and the abandoned one ends without taking what waits. A POST body is read with a deadline and
+bounded by ``maxPayload`` (413, and the session closes); it is answered ``ok``. Every refusal is JSON
 ``{"code": n, "message": "..."}``. CORS follows ``cors_allowed_origins`` (None: same origin only); the
 handshake sets the ``io`` cookie when asked.
 """
@@ -252,7 +256,7 @@ class EngineServer:
         if session.wire is not None:
             return refusal(BAD_REQUEST, cors, context="the session is on a WebSocket")
         if request.method == "GET":
-            return await self._long_poll(session, cors)
+            return await self._long_poll(request, session, cors)
         if request.method == "POST":
             return await self._post(request, session, cors)
         return refusal(BAD_REQUEST, cors, context="GET or POST only")
@@ -357,14 +361,24 @@ class EngineServer:
             wire.data_received(tail)
         return Detached()
 
-    async def _long_poll(self, session: Session, cors: dict[str, str]) -> web.StreamResponse:
-        if session.poll is not None:
-            # One pending GET per session: a second one closes it; the first gets the CLOSE packet.
-            await session.close(Reason.TRANSPORT_ERROR)
-            return refusal(BAD_REQUEST, cors, context="overlapping GET requests")
+    async def _long_poll(
+        self, request: web.Request, session: Session, cors: dict[str, str]
+    ) -> web.StreamResponse:
+        pending = session.poll
+        if pending is not None:
+            if _open(session.poll_connection):
+                # One pending GET per session: a second one closes it; the first gets the CLOSE packet.
+                await session.close(Reason.TRANSPORT_ERROR)
+                return refusal(BAD_REQUEST, cors, context="overlapping GET requests")
+            # The pending GET's client went away (aiohttp does not cancel its handler): this one takes
+            # its place, and the abandoned one ends without taking anything.
+            session.poll = session.poll_connection = None
+            if not pending.done():
+                pending.set_result(None)
         if not session.queue:
             loop = asyncio.get_running_loop()
             session.poll = poll = loop.create_future()
+            session.poll_connection = request.transport
             probe = session.probe
             # A client that read the NOOP before its 3probe polls once more, and pauses polling (then sends
             # 5) only when that poll ends: while a probe is answered, a poll ends soon, with a NOOP.
@@ -375,15 +389,16 @@ class EngineServer:
             )
             try:
                 await poll
-            except asyncio.CancelledError:  # the client left: the session stays until its ping times out
-                session.poll = None
-                raise
             finally:
                 if release is not None:
                     release.cancel()
-            session.poll = None
+                if session.poll is poll:
+                    session.poll = session.poll_connection = None
             if session.queue is None and session.closed:
                 raise GoingAway()  # ended without a CLOSE packet: the client sees its transport fail
+            if not _open(request.transport):
+                # The client left while this GET waited: what woke it waits for the client's next GET.
+                raise GoingAway()
         return self._poll_answer(session, cors)
 
     def _poll_answer(self, session: Session, cors: dict[str, str], cookie: str | None = None) -> web.Response:
@@ -423,6 +438,11 @@ class EngineServer:
         finally:
             session.posting = False
         return web.Response(text="ok", content_type="text/html", headers=cors)
+
+
+def _open(connection: asyncio.BaseTransport | None) -> bool:
+    """Whether a request's connection can still carry its answer (aiohttp drops it once it is lost)."""
+    return connection is not None and not connection.is_closing()
 
 
 def _release(session: Session) -> None:

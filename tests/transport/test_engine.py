@@ -157,6 +157,62 @@ async def test_a_client_close_releases_the_pending_get_with_a_noop() -> None:
         assert (await get(http, server.url, sid))[0] == 400
 
 
+async def abandon_a_get(server: Any, sid: str) -> None:
+    """A long-poll GET on a connection of its own that the client closes while the server holds it (a
+    browser's aborted request): the server sees it pending, then only the connection's end."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    target = url("", transport="polling", sid=sid)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    await writer.drain()
+    session = server.app[SERVER].eio.sessions[sid]
+    for _ in range(100):
+        if session.poll is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert session.poll is not None, "the server never held the GET"
+    writer.close()
+    await writer.wait_closed()
+    assert await reader.read() == b""  # nothing was answered on it
+
+
+async def connected(http: aiohttp.ClientSession, base: str, sid: str, username: str) -> str:
+    """Connect the Engine.IO session to Socket.IO; its Socket.IO sid."""
+    assert await post(http, base, sid, "40" + orjson.dumps({"username": username}).decode()) == (200, "ok")
+    _status, text = await get(http, base, sid)
+    connect = next(packet for packet in text.split(SEP) if packet.startswith("40"))
+    sio_sid: str = orjson.loads(connect[2:])["sid"]
+    return sio_sid
+
+
+async def test_a_get_the_client_abandoned_does_not_refuse_its_next_one() -> None:
+    async with polling() as (server, http):
+        sid, _ = await handshake(http, server.url)
+        await abandon_a_get(server, sid)
+        await asyncio.sleep(0.2)  # the server has read the connection's end
+        pending = asyncio.ensure_future(get(http, server.url, sid))
+        await asyncio.sleep(0.2)
+        assert await post(http, server.url, sid, '40{"username":"again"}') == (200, "ok")
+        status, text = await pending
+        assert status == 200, text
+        while not text.startswith("40{"):  # a PING may come first
+            status, text = await get(http, server.url, sid)
+            assert status == 200 and (text in ("2", "3") or text.startswith("40{")), text
+        assert not server.app[SERVER].eio.sessions[sid].closed
+
+
+async def test_what_is_sent_while_nobody_polls_waits_for_the_next_get() -> None:
+    async with polling() as (server, http):
+        sid, _ = await handshake(http, server.url)
+        sio_sid = await connected(http, server.url, sid, "patient")
+        await abandon_a_get(server, sid)
+        await asyncio.sleep(0.2)
+        await server.app[SERVER].emit("notice", {"n": 1}, to=sio_sid)
+        await asyncio.sleep(0.2)  # the abandoned GET's handler woke up, with nobody to answer
+        status, text = await get(http, server.url, sid)
+        assert status == 200 and '42["notice",{"n":1}]' in text.split(SEP), text
+
+
 async def test_a_session_past_its_ping_timeout_is_closed_on_time() -> None:
     settings = Settings(pod_name="t", ping_interval_seconds=0.2, ping_timeout_seconds=0.2)
     async with polling(settings) as (server, http):
