@@ -1,5 +1,6 @@
 // What the user asks of rooms beyond reading and writing: leave, create, invite (accept, decline), direct
-// messages, their status, and a room's moderation (kick, ban, mute, roles, room options).
+// messages, their status, and a room's roles (moderation.js kicks, bans and mutes; settings.js sets the
+// room's options).
 
 import { showError, showInfo } from "./notices.js";
 import { addRoom, loadDms, roomPeer, setMemberStatus } from "./roomlist.js";
@@ -75,26 +76,11 @@ export async function setStatus(status) {
   invalidate("header");
 }
 
-/** kick, ban, mute by a room's owner or admins; the ack's `action` is the audit entry. */
-export async function moderate(room, action, user, extra = {}) {
-  const ack = await command(action, { room: room.id, user, ...extra });
-  if (!ack.ok) showError(ack.error, action);
-  else showInfo(`${user}: ${PAST[action] || action}.`);
-}
-
 /** set_role (the owner only): make a user an admin of the room, or a plain member again. */
 export async function setRole(room, user, role) {
   const ack = await command("set_role", { room: room.id, user, role });
   if (!ack.ok) showError(ack.error, "set_role");
   else showInfo(`${user} is now ${role === "admin" ? "an admin" : "a member"} of ${room.name || room.id}.`);
-}
-
-/** set_room_options: read receipts on or off (owner and admins). */
-export async function setReceipts(room, receipts) {
-  const ack = await command("set_room_options", { room: room.id, receipts });
-  if (!ack.ok) showError(ack.error, "set_room_options");
-  else room.receipts = ack.room?.receipts ?? receipts;
-  invalidate("members", "conversation");
 }
 
 export const PAST = { kick: "removed from the room", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };

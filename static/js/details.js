@@ -1,10 +1,14 @@
-// The room's details: who is here with their status (a direct message opened from any of them), and
-// the room's actions (invite for private rooms, leave). A right column when wide, a drawer when narrow.
+// The room's details: who is here with their status (a direct message opened from any of them), the
+// room's actions (invite for private rooms, settings, leave), how long it keeps messages, and for its
+// owner and admins its bans and moderation log (moderation.js). A right column when wide, a drawer when
+// narrow.
 
-import { invite, leaveRoom, moderate, openDm, setReceipts, setRole } from "./commands.js";
+import { invite, leaveRoom, openDm, setRole } from "./commands.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError } from "./notices.js";
+import { manages, moderationMenu, renderModeration } from "./moderation.js";
 import { displayName, roomLabel } from "./rooms.js";
+import { keptFor } from "./settings.js";
 import { closeDrawer, openDrawer } from "./sidebar.js";
 import { app, invalidate, me, openRoom, registerView } from "./state.js";
 
@@ -33,45 +37,9 @@ function memberItem(user, member) {
         openDm(user);
       }, { "aria-label": `Send ${name} a direct message` }),
     );
-    if (room.role === "owner" || room.role === "admin") item.append(moderationMenu(room, user, name));
+    if (manages(room)) item.append(moderationMenu(room, user, name, { setRole }));
   }
   return item;
-}
-
-const MUTE_SECONDS = 600;
-
-/** Mute, kick, ban: a disclosure (<details>), so it works with the keyboard without any script of ours. */
-function moderationMenu(room, user, name) {
-  const menu = el("details", "mod");
-  const summary = el("summary", "icon-btn small", "⋯");
-  summary.setAttribute("aria-label", `Moderate ${name}`);
-  summary.title = "Moderate";
-  const list = el("div", "mod-menu");
-  const act = (label, action, extra) =>
-    button(label, "link", () => {
-      menu.open = false;
-      moderate(room, action, user, extra);
-    });
-  list.append(
-    act(`Mute for ${MUTE_SECONDS / 60} minutes`, "mute", { seconds: MUTE_SECONDS }),
-    act("Unmute", "unmute"),
-    act("Remove from the room", "kick"),
-    act("Ban", "ban"),
-  );
-  if (room.role === "owner") {
-    list.append(
-      button("Make admin", "link", () => {
-        menu.open = false;
-        setRole(room, user, "admin");
-      }),
-      button("Make a plain member", "link", () => {
-        menu.open = false;
-        setRole(room, user, "member");
-      }),
-    );
-  }
-  menu.append(summary, list);
-  return menu;
 }
 
 function renderMembers() {
@@ -86,9 +54,10 @@ function renderMembers() {
         : "Public room: anyone can join";
   $("invite-btn").hidden = room?.kind !== "private" || room.role === "member";
   $("leave-btn").hidden = !room;
-  const manages = room && room.kind !== "dm" && (room.role === "owner" || room.role === "admin");
-  $("receipts-label").hidden = !manages;
-  $("receipts-toggle").checked = room?.receipts !== false;
+  $("settings-btn").hidden = !manages(room);
+  $("room-facts").hidden = !room;
+  if (room) $("room-facts").textContent = `${keptFor(room)}${room.receipts === false ? " · read receipts are private" : ""}.`;
+  renderModeration(room);
   $("leave-btn").textContent = room?.kind === "dm" ? "Close conversation" : "Leave room";
   const entries = room ? [...room.members.entries()] : [];
   entries.sort(
@@ -131,10 +100,6 @@ function setupInvite() {
 export function setupDetails() {
   registerView("members", renderMembers);
   setupInvite();
-  $("receipts-toggle").addEventListener("change", () => {
-    const room = openRoom();
-    if (room) setReceipts(room, $("receipts-toggle").checked);
-  });
   $("leave-btn").addEventListener("click", () => {
     const room = openRoom();
     closeDrawer();

@@ -4,7 +4,7 @@ import { showError, showInfo } from "./notices.js";
 import { PAST } from "./commands.js";
 import { joinRoom, markReadSoon, openRoom, watchHoles } from "./joining.js";
 import { addRoom, loadDms, loadOnlineSoon, roomPeer, setMemberStatus } from "./roomlist.js";
-import { addLine, applyReaction, countReply, displayName, holdMessages, lastSeq } from "./rooms.js";
+import { addLine, applyReaction, applyRoomOptions, countReply, displayName, holdMessages, lastSeq } from "./rooms.js";
 import { app, invalidate, me } from "./state.js";
 
 const roomLabelOf = (room) => (room.kind === "dm" ? "this conversation" : room.name || room.id);
@@ -50,8 +50,7 @@ export function wireEvents(conn) {
     const room = app.rooms.get(update?.id);
     if (!room) return;
     if (room.kind !== "dm") room.kind = update.public === false ? "private" : "public";
-    if (typeof update.receipts === "boolean") room.receipts = update.receipts;
-    if (update.receipts === false) room.reads.clear();
+    applyRoomOptions(room, update);
     invalidate("header", "members", "conversation");
   });
 

@@ -3,7 +3,7 @@
 
 import { setBanner, showError } from "./notices.js";
 import { addRoom, remember } from "./roomlist.js";
-import { contiguousSeq, dropMessages, firstSeq, holdMessages, lastSeq } from "./rooms.js";
+import { applyRoomOptions, contiguousSeq, dropMessages, firstSeq, holdMessages, lastSeq } from "./rooms.js";
 import { app, command, invalidate, me } from "./state.js";
 
 // A hole in a room's seqs (a later message arrived first) is waited for this long, then filled from history.
@@ -20,6 +20,7 @@ export function applyJoin(room, ack, catchUp) {
     room.name = ack.room.name || room.name;
     room.kind = ack.room.public === false ? "private" : "public";
   }
+  if (room.kind !== "dm" && "role" in ack) room.role = ack.role; // owner, admin, member or null
   room.members = new Map((ack.members || []).map((m) => [m.user, { status: m.status, displayName: m.displayName }]));
   room.typers.clear();
   const fresh = !catchUp || ack.reset === true;
@@ -31,8 +32,7 @@ export function applyJoin(room, ack, catchUp) {
   if (Number.isInteger(ack.lastRead)) room.lastRead = Math.max(room.lastRead, ack.lastRead);
   if (Number.isInteger(ack.unread)) room.unread = ack.unread;
   else if (catchUp && room.id !== app.openId) room.unread += added.filter((m) => m.user !== me()).length;
-  if (typeof ack.room?.receipts === "boolean") room.receipts = ack.room.receipts;
-  if (ack.room?.receipts === false) room.reads.clear();
+  applyRoomOptions(room, ack.room);
   invalidate("sidebar", "conversation", "members", "header");
   markReadSoon();
   return { added: added.length, reset: catchUp && ack.reset === true };

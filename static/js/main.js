@@ -1,19 +1,24 @@
 // chatio's page: reads the server's limits, restores or asks for a sign-in, connects, and wires the views.
 // Modules by concern: auth (tokens), connection (socket), roomlist (the sidebar's rooms), joining (join,
 // catch-up, open, read marks, history), messages (send, edit, react, typing), commands (leave, create,
-// invite, DMs, status, moderation), events (what the server tells), rooms (what is held), sidebar /
-// conversation / composer / details / search / signin (the views), notices, dom, state.
+// invite, DMs, status, roles), events (what the server tells), rooms (what is held), sidebar /
+// conversation / composer / details / search / signin (the views), settings, moderation, account and
+// directory (the room's, the user's and the server's panels), dialogs, notices, dom, state.
 
+import { setupAccount } from "./account.js";
 import { Auth, request } from "./auth.js";
-import { setStatus } from "./commands.js";
+import { openDm, setStatus } from "./commands.js";
 import { Connection } from "./connection.js";
 import { setupConversation } from "./conversation.js";
 import { setupDetails } from "./details.js";
+import { setupDirectory } from "./directory.js";
 import { wireEvents } from "./events.js";
 import { joinAll, markAllLeft, openRoom, roomToOpen } from "./joining.js";
 import { $, avatar } from "./dom.js";
+import { setupModeration, wireModeration } from "./moderation.js";
 import { setBanner, setConnState, showError } from "./notices.js";
 import { setupSearch, closeSearch } from "./search.js";
+import { setupSettings } from "./settings.js";
 import { closeDrawer, setupSidebar } from "./sidebar.js";
 import { setupSignin, showSignin } from "./signin.js";
 import { forgetNames, rememberName } from "./people.js";
@@ -94,6 +99,7 @@ function start() {
     renew: () => app.auth.renew(),
   });
   wireEvents(app.conn);
+  wireModeration(app.conn);
 }
 
 async function signOut(message = "", { tellServer = true } = {}) {
@@ -108,6 +114,7 @@ async function signOut(message = "", { tellServer = true } = {}) {
   app.openId = null;
   app.session = null;
   app.myStatus = "online";
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   closeDrawer();
   closeSearch();
   setBanner("");
@@ -146,6 +153,10 @@ async function boot() {
   setupConversation();
   setupDetails();
   setupSearch();
+  setupSettings();
+  setupModeration();
+  setupAccount(signOut);
+  setupDirectory(openDm);
   setupSignin(start);
   $("signout-btn").addEventListener("click", () => signOut());
   $("status-select").addEventListener("change", () => setStatus($("status-select").value));

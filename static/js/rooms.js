@@ -27,7 +27,19 @@ export function newRoom(id, { name = id, kind = "public", peer = null, role = nu
     reads: new Map(), // username -> seq they read up to (read receipts)
     change: 0, // the highest change number seen (edits, deletions, reactions): sinceChange
     mutedUntil: null,
+    receipts: true, // members see each other's read marks
+    retentionDays: null, // days the room keeps messages; null: the server's default (config.retentionDays)
+    bans: null, // owner and admins: the bans in force (moderation.js); null until read
+    mutes: new Map(), // owner and admins: username -> the mute in force
   };
+}
+
+/** A room's options as the server states them: `room` of join_room and set_room_options, room_updated. */
+export function applyRoomOptions(room, options) {
+  if (!options) return;
+  if (typeof options.receipts === "boolean") room.receipts = options.receipts;
+  if (options.receipts === false) room.reads.clear();
+  if ("retentionDays" in options) room.retentionDays = options.retentionDays;
 }
 
 /** What the sidebar and the header call a room: a DM by the other user's name. */

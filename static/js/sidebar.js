@@ -199,7 +199,8 @@ export function setupSidebar() {
   );
   $("scrim").addEventListener("click", closeDrawer);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && document.body.dataset.drawer) closeDrawer();
+    // Escape closes the topmost thing only: an open dialog (the browser does that), else the drawer.
+    if (event.key === "Escape" && document.body.dataset.drawer && !document.querySelector("dialog[open]")) closeDrawer();
     // Alt+ArrowUp / Alt+ArrowDown: the previous or next room of the list.
     if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
       const ids = [...document.querySelectorAll("#sidebar .room-item[data-room]")].map((item) => item.dataset.room);

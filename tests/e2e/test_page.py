@@ -3,7 +3,9 @@
 ``tests/js/page.mjs``: two guests on one process (typing, presence, links, the length counter, catch-up
 after a network drop and its reset path, XSS as text, 360 px). ``tests/js/page_accounts.mjs``: two
 registered users on two processes behind HAProxy with Redis and MongoDB (private room, invitations, a DM,
-search, history, reload, token renewal, a SIGKILL of the serving process, screenshots light and dark).
+search, history, reload, token renewal, a SIGKILL of the serving process, screenshots light and dark, an
+account deleted). ``tests/js/page_admin.mjs``: the account, server, room settings and moderation panels on
+one process with the embedded defaults, as ``make run`` serves them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ def test_page_two_guests(tmp_path: Path, compression: str) -> None:
         command = [node, "page.mjs", server.url, str(shots), "--catchup-max", str(CATCHUP_MAX)]
         _run_script(command, SCRIPT_TIMEOUT_SECONDS, [server])
     assert (shots / "two-tabs.png").stat().st_size > 10_000
+
+
+@pytest.mark.node
+@pytest.mark.browser
+def test_page_panels_with_the_embedded_defaults(tmp_path: Path) -> None:
+    node = _browser_prerequisites()
+    shots = tmp_path / "screenshots"
+    with start_server({}) as server:
+        _run_script([node, "page_admin.mjs", server.url, str(shots)], SCRIPT_TIMEOUT_SECONDS, [server])
+    assert (shots / "phones-moderation.png").stat().st_size > 10_000
 
 
 @pytest.mark.node

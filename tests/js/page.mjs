@@ -12,7 +12,6 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import {
   Run,
-  SIGNIN_TIMEOUT_MS,
   assertNoMarkup,
   confirmedIds,
   cuttableNetwork,
@@ -20,6 +19,7 @@ import {
   messageTexts,
   send,
   sideBySide,
+  signInAsGuest,
   waitComposerReady,
   waitForMessage,
 } from "./pagekit.mjs";
@@ -43,12 +43,7 @@ const XSS_BOLD = "<b>bold</b>";
 async function openGuest(name, { cuttable = false } = {}) {
   const page = await run.newPage(name, { width: 1000, height: 680 });
   const network = cuttable ? await cuttableNetwork(page) : null;
-  await page.goto(`${url}/#room=${encodeURIComponent(room)}`);
-  await page.locator('#tab-guest[aria-selected="true"]').waitFor();
-  await page.fill("#username", name);
-  await page.click("#signin-btn");
-  await page.locator(`#members li[data-user="${name}"]`).waitFor({ state: "attached", timeout: SIGNIN_TIMEOUT_MS });
-  await waitComposerReady(page, SIGNIN_TIMEOUT_MS);
+  await signInAsGuest(page, url, room, name);
   return { page, network };
 }
 

@@ -7,8 +7,8 @@
 // private room, invite (one accepted, one declined), chat in Korean, open a direct message from the member
 // list (an unread marker), search and follow a result to its room, scroll history back page by page,
 // reload (the session and the open room stay), outlive their access token (renewed with refresh_session),
-// and survive the SIGKILL of the process serving one of them. Screenshots: desktop and 360 px, light
-// and dark. Exits 0 when all checks pass, 1 on a failure, 2 on bad usage.
+// survive the SIGKILL of the process serving one of them, and B deletes its account. Screenshots: desktop
+// and 360 px, light and dark. Exits 0 when all checks pass, 1 on a failure, 2 on bad usage.
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -17,6 +17,7 @@ import {
   SIGNIN_TIMEOUT_MS,
   assertNoMarkup,
   confirmedIds,
+  deleteOwnAccount,
   messageListShare,
   send,
   sideBySide,
@@ -232,20 +233,28 @@ async function main() {
     await pageA.locator("#messages li.seen", { hasText: `Seen by ${bob.displayName}` }).waitFor();
   });
 
-  await run.step("the owner turns read receipts off: B no longer sees that A read", async () => {
-    await pageA.uncheck("#receipts-toggle");
+  await run.step("the owner turns read receipts off in the room's settings: B no longer sees that A read", async () => {
+    const receipts = async (on) => {
+      await pageA.click("#settings-btn");
+      await pageA.setChecked("#settings-receipts", on);
+      await pageA.click('#settings-form button[type="submit"]');
+      await pageA.locator("#settings-dialog:not([open])").waitFor({ state: "attached" });
+    };
+    await receipts(false);
     await pageB.waitForFunction(() => !document.querySelector("#messages li.seen"));
-    await pageA.check("#receipts-toggle");
+    await receipts(true);
   });
 
   await run.step("A (the owner) mutes B from the member list, then unmutes", async () => {
     const row = pageA.locator(`#members li[data-user="${bob.username}"]`);
     await row.locator("summary").click();
-    await row.locator('button:has-text("Mute for")').click();
+    await row.locator('button:has-text("Mute…")').click();
+    await pageA.click("#moderate-submit");
     await pageB.locator("#message-input[disabled]").waitFor();
     const placeholder = await pageB.getAttribute("#message-input", "placeholder");
     if (!placeholder.includes("muted")) throw new Error(`placeholder ${JSON.stringify(placeholder)}`);
     await pageA.locator(`#messages li.line:has-text("${bob.username} was muted")`).waitFor();
+    await pageA.locator(`#members li[data-user="${bob.username}"] .mod-menu button:text("Unmute")`).waitFor({ state: "attached" });
     await row.locator("summary").click();
     await row.locator('button:has-text("Unmute")').click();
     await waitComposerReady(pageB);
@@ -372,6 +381,18 @@ async function main() {
     await pageB.keyboard.press("Escape");
     await sideBySide(run.browser, narrow, shot("phones.png"), 1200, 700);
     if (shares.some((share) => share < 0.6)) throw new Error(`message list shares ${shares.map((s) => s.toFixed(2))}`);
+  });
+
+  await run.step("B deletes its account: the sign-in form, and the username is refused from then on", async () => {
+    await pageB.setViewportSize({ width: 1200, height: 760 });
+    await deleteOwnAccount(pageB, bob.username);
+    await pageA.locator(`#online-list li[data-user="${bob.username}"]`).waitFor({ state: "detached", timeout: 20_000 });
+    const login = await fetch(`${url}/api/chat/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: bob.username, password: PASSWORD }),
+    });
+    if (login.status !== 401) throw new Error(`the deleted account's login answered ${login.status}`);
   });
 
   await run.step("no script errors in either page", () => {

@@ -166,6 +166,16 @@ export async function waitComposerReady(page, timeout = STEP_TIMEOUT_MS) {
   await page.locator("#message-input:not([disabled])").waitFor({ timeout });
 }
 
+/** Sign in as the guest `name` from the address of `room`; resolves once the page is in the room. */
+export async function signInAsGuest(page, url, room, name) {
+  await page.goto(`${url}/#room=${encodeURIComponent(room)}`);
+  await page.locator('#tab-guest[aria-selected="true"]').waitFor();
+  await page.fill("#username", name);
+  await page.click("#signin-btn");
+  await page.locator(`#members li[data-user="${name}"]`).waitFor({ state: "attached", timeout: SIGNIN_TIMEOUT_MS });
+  await waitComposerReady(page, SIGNIN_TIMEOUT_MS);
+}
+
 /** No element made from user text: no <img>, <b> or <script> in the chat, no global set by a payload. */
 export async function assertNoMarkup(page, who) {
   const markup = await page.evaluate(() => ({
@@ -195,4 +205,20 @@ export async function sideBySide(browser, pngs, target, width = 1740, height = 8
   );
   await page.screenshot({ path: target, fullPage: true });
   await page.close();
+}
+
+/**
+ * Delete the signed-in account from the account dialog (the sidebar must be showing): the confirmation
+ * names the account; the page returns to the sign-in form. `screenshot`: where to save the confirmation.
+ */
+export async function deleteOwnAccount(page, username, screenshot = null) {
+  await page.click("#account-btn");
+  await page.click("#delete-account-btn");
+  await page.locator("#delete-dialog[open]").waitFor();
+  const heading = await page.textContent("#delete-heading");
+  if (!heading.includes(username)) throw new Error(`the confirmation says ${JSON.stringify(heading)}`);
+  if (screenshot) await page.screenshot({ path: screenshot });
+  await page.click("#delete-submit");
+  await page.locator("#signin:not([hidden])").waitFor();
+  if (await page.locator("dialog[open]").count()) throw new Error("a dialog stayed open over the sign-in form");
 }
