@@ -336,15 +336,19 @@ class UsersQuery(_Strict):
 
 
 class PlainFrame(_Strict):
-    """A frame of ``/ws/chat`` (seed 001's protocol): ``type`` and, but for PING, ``roomId``; TALK needs a
-    ``message``. ``userId`` is taken and ignored: the server knows who is connected."""
+    """A frame of ``/ws/chat`` (seed 001's protocol): ``type`` and, but for PING and REFRESH, ``roomId``;
+    TALK needs a ``message``, REFRESH a ``token``. ``userId`` is taken and ignored: the server knows who is
+    connected."""
 
-    type = fields.String(required=True, validate=validate.OneOf(("ENTER", "TALK", "LEAVE", "PING")))
+    type = fields.String(
+        required=True, validate=validate.OneOf(("ENTER", "TALK", "LEAVE", "PING", "REFRESH"))
+    )
     roomId = _room()
     userId = fields.String(validate=validate.Length(max=256))
     message = fields.String()
     sinceSeq = _seq()
     clientMsgId = Name(CLIENT_MSG_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")
+    token = fields.String(validate=validate.Length(min=1, max=4096))
 
     def __init__(self, *, max_length: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -352,8 +356,10 @@ class PlainFrame(_Strict):
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data["type"] != "PING" and "roomId" not in data:
+        if data["type"] not in ("PING", "REFRESH") and "roomId" not in data:
             raise ValidationError("Missing data for required field.", field_name="roomId")
+        if data["type"] == "REFRESH" and "token" not in data:
+            raise ValidationError("Missing data for required field.", field_name="token")
         text = data.get("message")
         if text is not None and len(text) > self.max_length:
             raise ValidationError(f"Longer than maximum length {self.max_length}.", field_name="message")

@@ -218,6 +218,14 @@ class AccountService:
             session=claims.session,
         )
 
+    async def renew(self, current: Identity, access_token: str) -> Identity:
+        """The identity of a newer access token of ``current``'s user, for a connection that carries on
+        with it (``refresh_session``, /ws/chat's REFRESH); ``forbidden`` for another user's token."""
+        identity = await self.identify(access_token)
+        if identity.user_id != current.user_id:
+            raise ChatError(errors.FORBIDDEN, "the token belongs to another user", field="token")
+        return identity
+
     # --- users -----------------------------------------------------------------------------------------
 
     async def profile(self, name: str) -> User:

@@ -333,9 +333,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
     async def on_refresh_session(self, sid: str, payload: dict[str, Any]) -> Ack:
         assert self.accounts is not None
         connection = self.service.connection(sid)
-        identity = await self.accounts.identify(payload["token"])
-        if identity.user_id != connection.identity.user_id:
-            raise ChatError(errors.FORBIDDEN, "the token belongs to another user", field="token")
+        identity = await self.accounts.renew(connection.identity, payload["token"])
         connection.identity = identity
         self.expiry.watch(sid, identity.expires_at)
         expires = None if identity.expires_at is None else round(identity.expires_at * 1000)

@@ -11,8 +11,9 @@ limits, presence and the Redis fan-out are the Socket.IO clients' own, and the r
 (``message``, ``user_joined``, ``user_left``) become TALK, ENTER and LEAVE frames.
 
 A connection lives as long as its credential, as a Socket.IO one does: the namespace's expiry clock ends it
-when its access token expires, and the namespace's ``end_user``/``end_session`` when its account is
-deleted or its session logged out or revoked. Each ends with the ``disconnect_reason`` a Socket.IO client
+when its access token expires (unless a REFRESH frame brought a newer token of the same user, as
+``refresh_session`` does), and the namespace's ``end_user``/``end_session`` when its account is deleted or
+its session logged out or revoked. Each ends with the ``disconnect_reason`` a Socket.IO client
 would get, which closes the WebSocket with ``1008`` and the reason ``<code>: <message>``.
 """
 
@@ -44,7 +45,7 @@ from chatio.transport import ChatServer, FastManager, Wire, accept_websocket, te
 log = logging.getLogger(__name__)
 
 PATH: Final = "/ws/chat"
-TYPES: Final = ("ENTER", "TALK", "LEAVE", "PING")
+TYPES: Final = ("ENTER", "TALK", "LEAVE", "PING", "REFRESH")
 
 _STATUS: Final = {
     errors.INVALID_PAYLOAD: 400,
@@ -227,6 +228,9 @@ class PlainClient:
         kind = frame["type"]
         if kind == "PING":
             return  # keeps the connection busy, as in seed 001; nothing is sent back
+        if kind == "REFRESH":
+            await self._refresh(frame["token"])
+            return
         service, room = self.chat.service, frame["roomId"]
         if kind == "ENTER":
             joined = await service.join(self.sid, room, frame.get("sinceSeq"))
@@ -247,6 +251,15 @@ class PlainClient:
         else:
             await service.leave(self.sid, room)
             self._send({**self._about(room), "type": "LEAVE", "message": ""})
+
+    async def _refresh(self, token: str) -> None:
+        """Carry on with a newer access token of the same user: the connection now ends with it."""
+        identity = await self.chat.accounts.renew(self.identity, token)
+        self.identity = self.chat.service.connection(self.sid).identity = identity
+        if self.chat.expiry is not None:
+            self.chat.expiry.watch(self.sid, identity.expires_at)
+        expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
+        self._send({"type": "REFRESH", "expiresAt": expires})
 
     def _about(self, room: str) -> dict[str, Any]:
         username = self.identity.username

@@ -232,23 +232,37 @@ async def test_deleting_the_account_closes_its_plain_connection(
         assert (code, reason) == (1008, "account_deleted: your account was deleted")
 
 
-async def test_a_plain_connection_ends_when_its_token_expires(http: aiohttp.ClientSession) -> None:
+async def test_a_plain_connection_ends_when_its_token_expires_unless_refreshed(
+    http: aiohttp.ClientSession,
+) -> None:
     secret = "k" * 48
     settings = Settings(pod_name="test", jwt_secret=Secret(secret))
     async with serving(settings, passwords=fast_passwords()) as server:
         grant = await signed_up(http, server.url, "alice")
+        other = await signed_up(http, server.url, "mallory")
         # JWT expiry is in whole seconds: a lifetime of 3 is 2 to 3 s from now.
         lapsing = sign(secret, grant["user"]["id"], "alice", expires_in=3)
         async with (
             http.ws_connect(ws_url(server, f"token={lapsing}")) as short,
+            http.ws_connect(ws_url(server, f"token={lapsing}")) as renewed,
             http.ws_connect(ws_url(server, f"token={grant['accessToken']}")) as long,
             http.ws_connect(ws_url(server, "userId=guest")) as guest,
         ):
             await talks(short, "r")
+            await renewed.send_json({"type": "REFRESH", "token": other["accessToken"]})
+            refused = await frame(renewed)
+            assert (refused["type"], refused["code"], refused["field"]) == ("ERROR", "forbidden", "token")
+            await renewed.send_json({"type": "REFRESH", "token": "garbage"})
+            assert (await frame(renewed))["code"] == "unauthorized"
+            await renewed.send_json({"type": "REFRESH"})
+            assert (await frame(renewed))["field"] == "token"
+            await renewed.send_json({"type": "REFRESH", "token": grant["accessToken"]})
+            assert await frame(renewed) == {"type": "REFRESH", "expiresAt": grant["expiresAt"]}
             code, reason = await closed_with(short, timeout=8)
             assert code == 1008 and reason.startswith("token_expired: "), reason
-            await talks(long, "r")
-            await talks(guest, "r")
+            await asyncio.sleep(0.5)
+            for ws in (renewed, long, guest):
+                await talks(ws, "r")
 
 
 async def test_logout_closes_the_plain_connections_of_that_session_only(
