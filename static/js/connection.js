@@ -25,14 +25,9 @@ export class Connection {
     this.reconnectTimer = 0;
     this.everConnected = false;
     // forceNew: signing in again gets a fresh Manager; auth is read again on every reconnect.
-    // WebSocket first, long-polling only where a WebSocket cannot open: no polling-to-WebSocket upgrade,
-    // whose switch-over window lost acknowledgements in the browser tests (see the report of issue 17).
-    this.socket = io({
-      auth: (send) => send({ token: token() }),
-      forceNew: true,
-      transports: ["websocket", "polling"],
-      tryAllTransports: true,
-    });
+    // socket.io-client's default transports: long-polling first, then the upgrade to a WebSocket where
+    // one opens (behind a proxy that blocks WebSockets the page stays on polling).
+    this.socket = io({ auth: (send) => send({ token: token() }), forceNew: true });
     this.wire();
     setConnState("connecting", "Connecting…");
   }

@@ -46,9 +46,7 @@ export async function joinRoom(room) {
     payload.sinceSeq = contiguousSeq(room);
     payload.sinceChange = room.change;
   }
-  let ack = await command("join_room", payload);
-  // Joining again is harmless (the same answer): one more try when no answer came.
-  if (!ack.ok && ack.error?.code === "timeout" && app.conn?.connected) ack = await command("join_room", payload);
+  const ack = await command("join_room", payload);
   if (!ack.ok) {
     showError(ack.error, `join ${room.id}`);
     if (!catchUp) dropRoom(room.id);

@@ -1,7 +1,8 @@
 """The web page in Debian's Chromium (playwright-core), against real chatio processes.
 
-``tests/js/page.mjs``: two guests on one process (typing, presence, links, the length counter, catch-up
-after a network drop and its reset path, XSS as text, 360 px). ``tests/js/page_accounts.mjs``: two
+``tests/js/page.mjs``: two guests on one process (typing, presence, long-polling then the upgrade to a
+WebSocket, a third guest on long-polling alone, links, the length counter, catch-up after a network drop
+and its reset path, XSS as text, 360 px). ``tests/js/page_accounts.mjs``: two
 registered users on two processes behind HAProxy with Redis and MongoDB (private room, invitations, a DM,
 search, history, reload, token renewal, a SIGKILL of the serving process, screenshots light and dark, an
 account deleted). ``tests/js/page_admin.mjs``: the account, server, room settings and moderation panels on

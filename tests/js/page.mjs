@@ -3,7 +3,8 @@
 //   node page.mjs http://127.0.0.1:8080 /tmp/out [--catchup-max N]
 //
 // Two guests (one with a Korean name) join one room from its address (#room=...); checks typing, messages,
-// join lines, presence, links, the length counter with the server's published limit, a plain-words
+// join lines, long-polling first and then a WebSocket (and a third guest chatting over long-polling
+// alone, its WebSockets blocked), presence, links, the length counter with the server's published limit, a plain-words
 // error, that user text stays text, catch-up after a network drop and, with --catchup-max N (the server's
 // CHATIO_CATCHUP_MAX), the `reset: true` path followed by paging back to the whole conversation. Saves
 // screenshots into the output folder. Exits 0 when all checks pass, 1 on a failure, 2 on bad usage.
@@ -40,11 +41,22 @@ const bob = `bob-${runId}`;
 const XSS_IMG = `<img src=x onerror="window.__xss=1">`;
 const XSS_BOLD = "<b>bold</b>";
 
-async function openGuest(name, { cuttable = false } = {}) {
+/** Which transports a page used for Socket.IO: long-polling requests, WebSockets opened. */
+function watchTransports(page) {
+  const seen = { polls: 0, webSockets: 0 };
+  page.on("request", (request) => request.url().includes("transport=polling") && (seen.polls += 1));
+  page.on("websocket", (ws) => ws.url().includes("/socket.io/") && (seen.webSockets += 1));
+  return seen;
+}
+
+async function openGuest(name, { cuttable = false, blockWebSockets = false } = {}) {
   const page = await run.newPage(name, { width: 1000, height: 680 });
   const network = cuttable ? await cuttableNetwork(page) : null;
+  // As behind a proxy that lets no WebSocket through: every one fails at once.
+  if (blockWebSockets) await page.routeWebSocket(/\/socket\.io\//, (ws) => ws.close({ code: 1006, reason: "blocked" }));
+  const transports = watchTransports(page);
   await signInAsGuest(page, url, room, name);
-  return { page, network };
+  return { page, network, transports };
 }
 
 async function main() {
@@ -55,9 +67,10 @@ async function main() {
   let pageA;
   let pageB;
   let networkA;
+  let transportsB;
   const opened = await run.step("two guests sign in and land in the room of the address", async () => {
     ({ page: pageA, network: networkA } = await openGuest(alice, { cuttable: true }));
-    ({ page: pageB } = await openGuest(bob));
+    ({ page: pageB, transports: transportsB } = await openGuest(bob));
     const title = await pageA.textContent("#room-title");
     if (!title.includes(room)) throw new Error(`title ${JSON.stringify(title)}`);
   });
@@ -91,6 +104,23 @@ async function main() {
   await run.step("B answers in Korean on two lines and A sees it", async () => {
     await send(pageB, "안녕하세요, 철수 씨! ça va?\n둘째 줄");
     await waitForMessage(pageA, "안녕하세요, 철수 씨! ça va?\n둘째 줄");
+  });
+
+  await run.step("the page connects over long-polling first, then upgrades to a WebSocket", async () => {
+    if (transportsB.polls < 1 || transportsB.webSockets < 1) throw new Error(`B: ${JSON.stringify(transportsB)}`);
+  });
+
+  await run.step("a guest whose WebSockets are blocked (as by a proxy) chats over long-polling", async () => {
+    const carol = `carol-${runId}`;
+    const { page: pageC, transports } = await openGuest(carol, { blockWebSockets: true });
+    await send(pageC, "hello over polling");
+    await waitForMessage(pageA, "hello over polling");
+    await send(pageA, "polling answered");
+    await waitForMessage(pageC, "polling answered");
+    await waitForMessage(pageC, "hello over polling");
+    if (transports.polls < 2) throw new Error(`C: ${JSON.stringify(transports)}`);
+    run.pages.delete(carol);
+    await pageC.context().close();
   });
 
   await run.step("an http(s) link is clickable (noopener noreferrer); nothing else becomes a link", async () => {
