@@ -133,7 +133,8 @@ class RoomAccess:
         return room
 
     async def set_role(self, identity: Identity, room_id: str, username: str, role: str) -> None:
-        """The owner makes a user an admin or a plain member (adding them if they were not one)."""
+        """The owner makes a user an admin or a plain member (adding them if they were not one); the room
+        and the user's sockets get ``role_changed``."""
         room = await self._managed_room(room_id)
         if await self.role(identity, room) != OWNER:
             raise ChatError(errors.FORBIDDEN, "only the room's owner assigns roles", field="room")
@@ -141,6 +142,8 @@ class RoomAccess:
         if user.id == identity.user_id or user.id == room.owner:
             raise ChatError(errors.INVALID_PAYLOAD, "the owner's role cannot change", field="user")
         await self.acl.set_role(room_id, user.id, role)
+        changed = {"room": room_id, "user": username, "role": role, "by": identity.username}
+        await self._outbox.emit("role_changed", changed, to=[room_id, user_room(user.id)])
 
     # --- invitations -----------------------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
 // A room's moderation, for its owner and admins: mute, remove and ban a member with a reason and a
 // duration (a dialog), who is banned (with Unban) and who is muted (Unmute is offered to them only),
 // and the room's moderation log. The lists come from GET /api/chat/rooms/{room}/bans and .../mutes and
-// are read again after every `moderated` event in the room.
+// are read again after every `moderated` event in the room; `role_changed` makes a new admin one at once.
 
 import { $, button, el } from "./dom.js";
 import { formMessage, openDialog } from "./dialogs.js";
 import { plainError, showError, showInfo } from "./notices.js";
 import { roomLabel } from "./rooms.js";
-import { app, command, invalidate, openRoom } from "./state.js";
+import { app, command, invalidate, me, openRoom } from "./state.js";
 
 const HOUR = 3_600;
 const DAY = 24 * HOUR;
@@ -207,10 +207,18 @@ export function setupModeration() {
   $("audit-btn").addEventListener("click", openLog);
 }
 
-/** After a moderation event in a room this user manages, its lists are read again. */
+/** After a moderation event in a room this user manages, its lists are read again; a new role counts at once. */
 export function wireModeration(conn) {
   conn.on("moderated", ({ room: id }) => {
     const room = app.rooms.get(id);
     if (manages(room)) loadRestrictions(room);
+  });
+  conn.on("role_changed", ({ room: id, user, role, by }) => {
+    const room = app.rooms.get(id);
+    if (!room || user !== me()) return;
+    room.role = role;
+    room.bans = null; // read again if the panel shows them now
+    showInfo(`${by} made you ${role === "admin" ? "an admin" : "a plain member"} of ${roomLabel(room)}.`);
+    invalidate("members", "header");
   });
 }

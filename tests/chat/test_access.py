@@ -83,6 +83,9 @@ async def test_only_owners_and_admins_invite_and_only_owners_name_admins() -> No
     await world.user("newcomer")
     await world.access.create_room(owner, "closed", public=False)
     await world.access.set_role(owner, "closed", "admin", ADMIN)
+    [named] = world.outbox.events("role_changed")
+    assert named.data == {"room": "closed", "user": "admin", "role": ADMIN, "by": "owner"}
+    assert named.to == ["closed", user_room(admin.user_id)]
     await world.access.invite(admin, "closed", "member")
     await world.access.accept(member, "closed")
     with pytest.raises(ChatError) as not_admin:

@@ -6,9 +6,10 @@
 // A guest owns a room and sets its read receipts and retention (shown to a member too; a refused value
 // in plain words); bans a member with a reason and a duration from the member menu, sees the ban in the
 // room's list and in its moderation log, and lifts it from the list; mutes (the menu then offers Unmute
-// only); finds people by name and opens a direct message; reads "About this server". An account deletes
-// itself and is refused at the next login. Dialogs with the keyboard alone. Screenshots at 1280x800 and
-// 360x640. Exits 0 when all checks pass, 1 on a failure, 2 on bad usage.
+// only); makes the member an admin (who gets the controls at once) and a member again; finds people by
+// name and opens a direct message; reads "About this server". An account deletes itself and is refused
+// at the next login. Dialogs with the keyboard alone. Screenshots at 1280x800 and 360x640. Exits 0 when
+// all checks pass, 1 on a failure, 2 on bad usage.
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -185,6 +186,14 @@ async function main() {
     if (!labels.includes("Unmute") || labels.includes("Mute…")) throw new Error(`menu when muted ${JSON.stringify(labels)}`);
     await moderationChoice(pageA, member, "Unmute");
     await waitComposerReady(pageB);
+  });
+
+  await run.step("the owner makes the member an admin: settings and bans at once; a plain member again", async () => {
+    await moderationChoice(pageA, member, "Make admin");
+    await pageB.locator("#settings-btn:not([hidden])").waitFor();
+    await pageB.locator("#mod-section:not([hidden]) #bans-empty:not([hidden])").waitFor();
+    await moderationChoice(pageA, member, "Make a plain member");
+    await pageB.locator("#settings-btn[hidden]").waitFor({ state: "attached" });
   });
 
   await run.step("find people by the start of a name; a result opens a direct message", async () => {

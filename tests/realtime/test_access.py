@@ -127,9 +127,12 @@ async def test_the_owner_and_admins_invite_and_only_the_owner_names_admins(users
     await alice.call("create_room", {"room": "club", "public": False})
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["error"]["code"] == "forbidden"
     assert (await alice.call("set_role", {"room": "club", "user": "bob", "role": "member"}))["ok"]
+    assert (await bob.expect("role_changed"))["role"] == "member"
     assert (await bob.join("club"))["role"] == "member"
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["error"]["code"] == "forbidden"
     assert (await alice.call("set_role", {"room": "club", "user": "bob", "role": "admin"}))["ok"]
+    named = {"room": "club", "user": "bob", "role": "admin", "by": "alice"}
+    assert await bob.expect("role_changed") == named  # bob's client offers moderation at once
     assert (await bob.join("club"))["role"] == "admin"  # the join ack says where one stands
     assert (await alice.join("club"))["role"] == "owner"
     assert (await bob.call("invite", {"room": "club", "user": "dave"}))["ok"]
