@@ -19,6 +19,7 @@ function openAccount() {
     ["Username", `@${user.username}`],
     ["Signed in", guest ? "as a guest (no password)" : "with a password"],
   ];
+  if (user.email) pairs.push(["E-mail", user.email]);
   if (app.session?.pod) pairs.push(["Served by", app.session.pod]);
   facts($("account-facts"), pairs);
   $("account-guest-hint").hidden = !guest;

@@ -89,9 +89,10 @@ export class Auth {
     return true;
   }
 
-  async register(username, password, displayName) {
+  async register(username, password, displayName, email) {
     const body = { username, password };
     if (displayName) body.displayName = displayName;
+    if (email) body.email = email;
     await request("POST", "/users", { body });
     return this.login(username, password);
   }

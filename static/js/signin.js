@@ -74,7 +74,9 @@ export function setupSignin(onSignedIn) {
     showError(null);
     try {
       if (mode === "login") await app.auth.login(username, password);
-      else if (mode === "register") await app.auth.register(username, password, $("display-name").value.trim());
+      else if (mode === "register") {
+        await app.auth.register(username, password, $("display-name").value.trim(), $("email").value.trim());
+      }
       else await app.auth.guest(username);
     } catch (err) {
       showError(err.error || String(err));

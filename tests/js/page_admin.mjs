@@ -35,7 +35,7 @@ const runId = Math.random().toString(36).slice(2, 7);
 const room = `mods-${runId}`;
 const owner = `owner-${runId}`;
 const member = `민수-${runId}`;
-const leaver = { username: `leaver-${runId}`, password: "correct horse battery" };
+const leaver = { username: `leaver-${runId}`, password: "correct horse battery", email: `leaver-${runId}@example.com` };
 const REASON = "spam <b>again</b>";
 const shot = (name) => path.join(outDir, name);
 // The deleted account's login is refused (401): expected where the test tries it.
@@ -226,15 +226,20 @@ async function main() {
     await pageA.setViewportSize({ width: 1280, height: 800 });
   });
 
-  await run.step("an account deletes itself: back to the sign-in form, and its login is refused", async () => {
+  await run.step("an account (with an e-mail) deletes itself: back to the sign-in form, its login refused", async () => {
     const pageC = await run.newPage("C", { width: 360, height: 640, allowHttpErrors: [refusedLogin] });
     await pageC.goto(`${url}/`);
     await pageC.click("#tab-register");
     await pageC.fill("#username", leaver.username);
+    await pageC.fill("#email", leaver.email);
     await pageC.fill("#password", leaver.password);
     await pageC.click("#signin-btn");
     await pageC.locator('#conn-state[data-state="connected"]').waitFor({ timeout: SIGNIN_TIMEOUT_MS });
     await pageC.click("#menu-btn");
+    await pageC.click("#account-btn");
+    const facts = await pageC.textContent("#account-facts");
+    if (!facts.includes(leaver.email) || !facts.includes("with a password")) throw new Error(`facts ${JSON.stringify(facts)}`);
+    await pageC.keyboard.press("Escape");
     await deleteOwnAccount(pageC, leaver.username, shot("delete-phone.png"));
     await pageC.click("#tab-login");
     await pageC.fill("#username", leaver.username);
