@@ -4,7 +4,7 @@
 // narrow.
 
 import { invite, leaveRoom, openDm, setRole } from "./commands.js";
-import { $, avatar, button, el } from "./dom.js";
+import { $, avatar, el, iconButton } from "./dom.js";
 import { plainError } from "./notices.js";
 import { manages, moderationMenu, renderModeration } from "./moderation.js";
 import { displayName, roomLabel } from "./rooms.js";
@@ -31,11 +31,12 @@ function memberItem(user, member) {
   item.append(face, info);
   const room = openRoom();
   if (user !== me() && room?.kind !== "dm") {
+    // An icon, so that a name keeps its room in a narrow panel.
     item.append(
-      button("Message", "secondary small", () => {
+      iconButton("message", `Send ${name} a direct message`, "dm-btn", () => {
         closeDrawer();
         openDm(user);
-      }, { "aria-label": `Send ${name} a direct message` }),
+      }),
     );
     if (manages(room)) item.append(moderationMenu(room, user, name, { setRole }));
   }

@@ -99,6 +99,7 @@ const ICONS = {
   edit: "M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4",
   delete: "M5 7h14M10 7V4.5h4V7M7 7l1 13h8l1-13",
   more: "M6 12h.01M12 12h.01M18 12h.01",
+  message: "M4 5h16v11H8l-4 4z",
 };
 
 /** A stroked 24x24 icon (the page's own, no font needed). */

@@ -60,18 +60,26 @@ async function run(q, skip) {
   $("search-more").hidden = !nextSkip;
 }
 
+// The panel covers the conversation: what is under it leaves the Tab order meanwhile (inert).
+const COVERED = ["scroller", "typing", "compose-bar", "composer"];
+
+function showPanel(shown) {
+  $("search-panel").hidden = !shown;
+  for (const id of COVERED) $(id).inert = shown;
+}
+
 function openSearch(q) {
   query = q.trim();
   if (!query) return;
   $("search-input").value = query;
   $("search-input-2").value = query;
-  $("search-panel").hidden = false;
+  showPanel(true);
   document.body.classList.remove("search-open");
   run(query, 0);
 }
 
 export function closeSearch() {
-  $("search-panel").hidden = true;
+  showPanel(false);
 }
 
 export function setupSearch() {
@@ -85,8 +93,12 @@ export function setupSearch() {
     });
   }
   $("search-toggle").addEventListener("click", () => {
-    $("search-panel").hidden = false;
+    showPanel(true);
     $("search-input-2").focus();
+  });
+  // Escape in the top bar's box, too, ends a search (the panel's own keys are handled below).
+  $("search-input").addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !$("search-panel").hidden) closeSearch();
   });
   $("search-close").addEventListener("click", () => {
     closeSearch();
@@ -94,6 +106,8 @@ export function setupSearch() {
   });
   $("search-more").addEventListener("click", () => run(query, nextSkip));
   $("search-panel").addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closeSearch();
+    if (event.key !== "Escape") return;
+    closeSearch();
+    $("message-input").focus();
   });
 }

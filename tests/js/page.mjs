@@ -277,6 +277,29 @@ async function main() {
     if (share < 0.6 || wide > 360) throw new Error(`message list ${Math.round(share * 100)} % of the height, page ${wide} px wide`);
   });
 
+  await run.step("search on a phone: the search button opens a box; results cover an inert conversation; Escape", async () => {
+    await pageB.click("#search-toggle");
+    await pageB.locator("#search-input-2").waitFor({ state: "visible" });
+    await pageB.fill("#search-input-2", "hello bob");
+    await pageB.press("#search-input-2", "Enter");
+    await pageB.locator("#search-results li").first().waitFor();
+    await pageB.screenshot({ path: path.join(outDir, "narrow-search.png") });
+    if (!(await pageB.evaluate(() => document.getElementById("composer").inert))) throw new Error("the composer is not inert");
+    await pageB.keyboard.press("Escape");
+    await pageB.locator("#search-panel").waitFor({ state: "hidden" });
+    await pageB.waitForFunction(() => document.activeElement?.id === "message-input");
+  });
+
+  await run.step("search on a wide screen: one search box (the top bar's); Escape there closes the results", async () => {
+    await pageA.fill("#search-input", "hello bob");
+    await pageA.press("#search-input", "Enter");
+    await pageA.locator("#search-results li").first().waitFor();
+    if (await pageA.isVisible("#search-input-2")) throw new Error("a second search box is shown");
+    await pageA.press("#search-input", "Escape");
+    await pageA.locator("#search-panel").waitFor({ state: "hidden" });
+    if (await pageA.evaluate(() => document.getElementById("composer").inert)) throw new Error("the composer stayed inert");
+  });
+
   await run.step("no script errors in either page", () => {
     if (run.pageErrors.length) throw new Error(run.pageErrors.join("; "));
   });

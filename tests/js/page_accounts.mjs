@@ -261,7 +261,7 @@ async function main() {
   });
 
   await run.step("B opens a DM from A's row in the member list; A gets it with an unread marker", async () => {
-    await pageB.click(`#members li[data-user="${alice.username}"] button:has-text("Message")`);
+    await pageB.click(`#members li[data-user="${alice.username}"] button[aria-label$="a direct message"]`);
     await pageB.locator('#room-sub:text("Direct message")').waitFor();
     // Titled by the other user's display name (from GET /api/chat/dms), shown as text.
     await pageB.waitForFunction((name) => document.querySelector("#room-title").textContent === name, XSS_NAME);
