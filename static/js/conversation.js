@@ -271,7 +271,10 @@ function renderConversation() {
   renderTyping(room);
   if (switched) renderComposeBar();
   setComposerEnabled(Boolean(room?.joined) && !(room.mutedUntil && room.mutedUntil > Date.now()));
-  $("message-input").placeholder = room?.mutedUntil > Date.now() ? "You are muted in this room" : "Write a message…";
+  let placeholder = "Write a message…";
+  if (room?.mutedUntil > Date.now()) placeholder = "You are muted in this room";
+  else if (room && !room.joined) placeholder = "Waiting for the connection…";
+  $("message-input").placeholder = placeholder;
   if (app.focusSeq && room?.messages.has(app.focusSeq)) {
     const target = list.querySelector(`li[data-seq="${app.focusSeq}"]`);
     app.focusSeq = null;

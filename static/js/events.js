@@ -79,7 +79,8 @@ export function wireEvents(conn) {
     const room = app.rooms.get(id);
     if (!room || user === me()) return;
     if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
-    addLine(room, `${displayName({ displayName: name }, user)} joined`);
+    // In a DM both people are always its members: a line would only echo a connection of the other one.
+    if (room.kind !== "dm") addLine(room, `${displayName({ displayName: name }, user)} joined`);
     invalidate("members", "conversation");
   });
 
@@ -89,7 +90,7 @@ export function wireEvents(conn) {
     const member = room.members.get(user);
     room.members.delete(user);
     room.typers.delete(user);
-    addLine(room, `${displayName(member, user)} left`);
+    if (room.kind !== "dm") addLine(room, `${displayName(member, user)} left`);
     invalidate("members", "conversation");
   });
 

@@ -184,6 +184,8 @@ async function main() {
     await networkA.drop();
     await pageA.locator('#conn-state[data-state="reconnecting"]').waitFor();
     await pageA.locator("#message-input[disabled]").waitFor();
+    const placeholder = await pageA.getAttribute("#message-input", "placeholder");
+    if (placeholder !== "Waiting for the connection…") throw new Error(`placeholder ${JSON.stringify(placeholder)}`);
     const banner = await pageA.textContent("#notice");
     if (!banner.includes("Connection lost. Reconnecting")) throw new Error(`banner ${JSON.stringify(banner)}`);
     const missed = ["missed one", "missed two", "missed three"];

@@ -275,6 +275,9 @@ async function main() {
     await dm.locator("a").click();
     await waitForMessage(pageA, "둘이서만 얘기해요");
     if (await pageA.locator("#dm-list li.room-item .badge").count()) throw new Error("the badge stayed after reading");
+    // Both are always the DM's members: no "joined" or "left" lines there.
+    const lines = await pageB.$$eval("#messages li.line", (nodes) => nodes.map((n) => n.textContent));
+    if (lines.length) throw new Error(`lines in the DM: ${JSON.stringify(lines)}`);
     await assertNoMarkup(pageA, "A");
     await assertNoMarkup(pageB, "B");
   });
