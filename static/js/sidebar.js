@@ -96,12 +96,20 @@ function renderSidebar() {
 
 // --- the drawer (narrow screens) --------------------------------------------------------------------------
 
+// What an open drawer covers: out of the Tab order (inert) until it closes, so that focus stays in sight.
+const UNDER_DRAWER = {
+  sidebar: [".skip-link", "#topbar", "#conversation", "#details"],
+  details: [".skip-link", "#topbar", "#conversation", "#sidebar"],
+};
+const setInert = (id, inert) => UNDER_DRAWER[id].forEach((selector) => (document.querySelector(selector).inert = inert));
+const toggleOf = (id) => (id === "sidebar" ? $("menu-btn") : $("members-btn"));
+
 export function openDrawer(id) {
   closeDrawer();
   document.body.dataset.drawer = id;
   $("scrim").hidden = false;
-  const toggle = id === "sidebar" ? $("menu-btn") : $("members-btn");
-  toggle.setAttribute("aria-expanded", "true");
+  setInert(id, true);
+  toggleOf(id).setAttribute("aria-expanded", "true");
   const first = $(id).querySelector("a, button, input, select");
   first?.focus();
 }
@@ -109,10 +117,15 @@ export function openDrawer(id) {
 export function closeDrawer() {
   const open = document.body.dataset.drawer;
   if (!open) return;
+  const focus = document.activeElement;
+  const hadFocus = !focus || focus === document.body || $(open).contains(focus);
   delete document.body.dataset.drawer;
   $("scrim").hidden = true;
+  setInert(open, false);
   $("menu-btn").setAttribute("aria-expanded", "false");
   $("members-btn").setAttribute("aria-expanded", "false");
+  // The closed drawer is hidden: focus left in it would be lost, so it goes back to the drawer's button.
+  if (hadFocus) toggleOf(open).focus();
 }
 
 // --- dialogs ---------------------------------------------------------------------------------------------

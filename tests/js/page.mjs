@@ -279,6 +279,21 @@ async function main() {
     if (share < 0.6 || wide > 360) throw new Error(`message list ${Math.round(share * 100)} % of the height, page ${wide} px wide`);
   });
 
+  await run.step("a phone's drawer keeps Tab inside it; Escape closes it and focus returns to its button", async () => {
+    await pageB.focus("#menu-btn");
+    await pageB.keyboard.press("Enter");
+    await pageB.locator('body[data-drawer="sidebar"]').waitFor({ state: "attached" });
+    for (let i = 0; i < 25; i++) {
+      await pageB.keyboard.press("Tab");
+      const where = await pageB.evaluate(() => (document.activeElement?.closest("#sidebar") ? "sidebar" : document.activeElement?.id || document.activeElement?.tagName));
+      if (where !== "sidebar" && where !== "BODY" && where !== "HTML") throw new Error(`Tab left the open drawer for ${where}`);
+    }
+    await pageB.keyboard.press("Escape");
+    await pageB.locator("body:not([data-drawer])").waitFor({ state: "attached" });
+    await pageB.waitForFunction(() => document.activeElement?.id === "menu-btn");
+    if (await pageB.evaluate(() => document.getElementById("conversation").inert)) throw new Error("the conversation stayed inert");
+  });
+
   await run.step("search on a phone: the search button opens a box; results cover an inert conversation; Escape", async () => {
     await pageB.click("#search-toggle");
     await pageB.locator("#search-input-2").waitFor({ state: "visible" });
