@@ -59,7 +59,7 @@ class MongoAccessStore(MongoCollections):
         self._audit = self.db.get_collection("audit")
 
     async def start(self) -> None:
-        async with self.guard("index creation"):
+        async with self.indexing():
             await self._members.create_indexes(MEMBER_INDEXES)
             await self._invitations.create_indexes(INVITATION_INDEXES)
             await self._audit.create_indexes(AUDIT_INDEXES)

@@ -47,7 +47,7 @@ class MongoAccountStore(MongoCollections):
         self._tokens = self.db.get_collection("refresh_tokens")
 
     async def start(self) -> None:
-        async with self.guard("index creation"):
+        async with self.indexing():
             await self._tokens.create_indexes(TOKEN_INDEXES)
 
     async def create_account(self, user_id: str, password_hash: str, *, admin: bool = False) -> Account:

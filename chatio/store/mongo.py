@@ -54,7 +54,7 @@ from chatio.store import (
     ngrams,
     now_ms,
 )
-from chatio.store.mongo_base import Document, guarded, mongo_client
+from chatio.store.mongo_base import Document, creating_indexes, guarded, mongo_client
 from chatio.store.mongo_base import write_concern as write_concern_for
 from chatio.store.mongo_messages import (
     GroupCommit,
@@ -152,7 +152,7 @@ class MongoStore:
         return guarded(what, self._timeout)
 
     async def start(self) -> None:
-        async with self._guard("index creation"):
+        async with creating_indexes(self._client, self._timeout):
             await self._messages.create_indexes(MESSAGE_INDEXES)
             # The text index of earlier versions: n-grams replaced it, and it would cost every insert.
             if "text" in await self._messages.index_information():

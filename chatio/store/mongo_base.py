@@ -21,6 +21,10 @@ from chatio.store.mongo_messages import unavailable
 Document = dict[str, Any]
 
 _BACKSTOP_SECONDS: Final = 0.25
+#: How long creating the indexes at boot may take, however short the store timeout: a loaded mongod is slow
+#: to answer, and an index new to a large collection takes time to build (Kubernetes' liveness probe waits
+#: about 40 s for a process to answer).
+INDEX_CREATION_SECONDS: Final = 20.0
 
 
 def mongo_client(
@@ -58,6 +62,17 @@ async def guarded(what: str, timeout_seconds: float) -> AsyncIterator[None]:
         raise unavailable(what, exc) from exc
 
 
+@contextlib.asynccontextmanager
+async def creating_indexes(client: AsyncMongoClient[Document], timeout_seconds: float) -> AsyncIterator[None]:
+    """:func:`guarded` for the index creation at boot, which gets :data:`INDEX_CREATION_SECONDS` at least.
+    The server is pinged first within the store timeout: one that cannot be reached fails as fast as a
+    request would (a longer operation timeout would also lengthen server selection)."""
+    async with guarded("index creation", timeout_seconds):
+        await client.admin.command("ping")
+    async with guarded("index creation", max(timeout_seconds, INDEX_CREATION_SECONDS)):
+        yield
+
+
 class MongoCollections:
     """Base class: ``self.db`` and :meth:`guard`. The client is not closed here: its owner closes it."""
 
@@ -78,6 +93,10 @@ class MongoCollections:
     def guard(self, what: str) -> contextlib.AbstractAsyncContextManager[None]:
         """:func:`guarded` with this store's timeout."""
         return guarded(what, self._timeout)
+
+    def indexing(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """:func:`creating_indexes` with this store's timeout."""
+        return creating_indexes(self.client, self._timeout)
 
     async def start(self) -> None:
         return None

@@ -96,6 +96,19 @@ async def test_start_creates_the_indexes_and_may_run_twice(
     assert set(rooms) == {"_id_", "name", "public_id"}
 
 
+async def test_index_creation_at_start_may_take_longer_than_a_request(mongod_factory: MongodFactory) -> None:
+    mongod = mongod_factory(test_commands=True)
+    # A loaded mongod: the first createIndexes answers after 2.5 s, past the 1 s a request may take.
+    fail_point(mongod, {"times": 1}, failCommands=["createIndexes"], blockConnection=True, blockTimeMS=2500)
+    store = MongoStore(mongod.uri, "chat", timeout_seconds=1.0)
+    try:
+        started = time.monotonic()
+        await store.start()
+        assert time.monotonic() - started >= 2.0  # it did wait for the slow answer
+    finally:
+        await store.close()
+
+
 # --- seq ------------------------------------------------------------------------------------------------
 
 
