@@ -225,6 +225,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "userId": identity.user_id,
             "pod": self.pod,
             "guest": identity.guest,
+            "admin": identity.admin,
             "expiresAt": None if identity.expires_at is None else round(identity.expires_at * 1000),
         }
         self._background.spawn(self.emit("session", session, to=sid))

@@ -1,9 +1,11 @@
 // Who I am and what I may do about it: the account dialog (names, how I signed in, the serving process),
 // signing out, deleting my account (a confirmation that names what it does), and "About this server"
-// (GET /api/chat/stats in plain words). Guests see what applies to them: no deletion, no password.
+// (GET /api/chat/stats in plain words); for server administrators, every room's moderation log. Guests
+// see what applies to them: no deletion, no password.
 
 import { $ } from "./dom.js";
 import { facts, formMessage, openDialog } from "./dialogs.js";
+import { openLog } from "./moderation.js";
 import { plainError } from "./notices.js";
 import { app } from "./state.js";
 
@@ -20,6 +22,9 @@ function openAccount() {
     ["Signed in", guest ? "as a guest (no password)" : "with a password"],
   ];
   if (user.email) pairs.push(["E-mail", user.email]);
+  const admin = app.session?.admin === true;
+  if (admin) pairs.push(["On this server", "an administrator: you moderate every room"]);
+  $("all-log-btn").hidden = !admin;
   if (app.session?.pod) pairs.push(["Served by", app.session.pod]);
   facts($("account-facts"), pairs);
   $("account-guest-hint").hidden = !guest;
@@ -104,5 +109,9 @@ export function setupAccount(onSignOut) {
   $("delete-account-btn").addEventListener("click", askDelete);
   $("delete-form").addEventListener("submit", deleteAccount);
   $("about-btn").addEventListener("click", openAbout);
+  $("all-log-btn").addEventListener("click", () => {
+    $("account-dialog").close();
+    openLog(null);
+  });
   $("about-refresh").addEventListener("click", loadStats);
 }

@@ -94,6 +94,7 @@ function start() {
     onSession: (session) => {
       app.session = session;
       renderMe();
+      invalidate("members"); // a server administrator moderates every room
     },
     onEnded: (message) => signOut(message, { tellServer: false }),
     renew: () => app.auth.renew(),

@@ -19,8 +19,9 @@ const VERB = { mute: "Mute", kick: "Remove", ban: "Ban" };
 const DONE = { kick: "removed", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
 const LOG_WORDS = { ...DONE, kick: "removed from the room", delete_message: "deleted a message of" };
 
-/** The owner and admins moderate a room (direct messages have no moderators). */
-export const manages = (room) => Boolean(room) && room.kind !== "dm" && (room.role === "owner" || room.role === "admin");
+/** The owner and admins moderate a room, server administrators every room (the page leaves DMs alone). */
+export const manages = (room) =>
+  Boolean(room) && room.kind !== "dm" && (app.session?.admin === true || room.role === "owner" || room.role === "admin");
 
 const when = (ms) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 
@@ -168,28 +169,28 @@ async function submitModerate(event) {
 
 // --- the log ----------------------------------------------------------------------------------------------------
 
-function logItem(entry) {
+function logItem(entry, everyRoom) {
   const item = el("li", "log-entry");
   item.dataset.action = entry.action;
   const line = `${entry.by} ${LOG_WORDS[entry.action] || entry.action} ${entry.user ?? ""}`.trim();
   item.append(el("span", "log-time", when(entry.at)), el("span", "log-line", line));
-  const details = [];
+  const details = everyRoom ? [`in ${entry.room}`] : [];
   if (entry.until) details.push(`until ${when(entry.until)}`);
   if (entry.reason) details.push(`“${entry.reason}”`);
   if (details.length) item.append(el("span", "log-meta", details.join(" · ")));
   return item;
 }
 
-async function openLog() {
-  const room = openRoom();
-  if (!room) return;
-  $("audit-room").textContent = roomLabel(room);
+/** The moderation log of `room`, or (null, for server administrators) of every room. */
+export async function openLog(room) {
+  $("audit-heading").textContent = room ? `Moderation log of ${roomLabel(room)}` : "Moderation log of every room";
   $("audit-list").replaceChildren();
   $("audit-summary").textContent = "Loading…";
   openDialog($("audit-dialog"));
   try {
-    const { entries } = await app.auth.api("GET", `/moderation/audit?${new URLSearchParams({ room: room.id })}`);
-    $("audit-list").replaceChildren(...entries.map(logItem));
+    const query = room ? `?${new URLSearchParams({ room: room.id })}` : "";
+    const { entries } = await app.auth.api("GET", `/moderation/audit${query}`);
+    $("audit-list").replaceChildren(...entries.map((entry) => logItem(entry, !room)));
     $("audit-summary").textContent =
       entries.length === 0
         ? "Nothing so far: nobody was muted, removed or banned here, and no one's message was deleted."
@@ -204,7 +205,7 @@ async function openLog() {
 export function setupModeration() {
   $("moderate-form").addEventListener("submit", submitModerate);
   $("moderate-reason").maxLength = 500;
-  $("audit-btn").addEventListener("click", openLog);
+  $("audit-btn").addEventListener("click", () => openRoom() && openLog(openRoom()));
 }
 
 /** After a moderation event in a room this user manages, its lists are read again; a new role counts at once. */

@@ -11,13 +11,18 @@ one process with the embedded defaults, as ``make run`` serves them.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from chatio.store.accounts_mongo import MongoAccountStore
+from chatio.store.mongo_base import mongo_client
+from tests.accounts_helpers import register
 from tests.cluster_harness import start_pods
 from tests.prereqs import JS_DIR, node_binary, require, require_chromium, require_npm_package
 from tests.procs import ServerProcess, describe_run, run_bounded, start_server
@@ -36,6 +41,20 @@ def _browser_prerequisites() -> str:
     require_npm_package("playwright-core")
     require_chromium()
     return node
+
+
+async def _administrator(url: str, mongodb_uri: str, database: str) -> str:
+    """Register a user (the scripts' password) and make them a server administrator, as an operator does:
+    ``admin: true`` on their account document. Returns the username."""
+    username = f"root-{uuid.uuid4().hex[:8]}"
+    async with aiohttp.ClientSession() as http:
+        user = await register(http, url, username, "correct horse battery")
+    client = mongo_client(mongodb_uri, timeout_seconds=5.0)
+    try:
+        assert await MongoAccountStore(client, database).set_admin(user["id"], True)
+    finally:
+        await client.close()
+    return username
 
 
 def _run_script(command: list[str], timeout: float, servers: list[ServerProcess]) -> None:
@@ -111,7 +130,8 @@ def test_page_accounts_on_two_processes(
         balancer.start()
         shots = tmp_path / "screenshots"
         pods = ",".join(f"pod-{i}={server.pid}" for i, server in enumerate(servers, 1))
-        command = [node, "page_accounts.mjs", balancer.url, str(shots), "--pods", pods]
+        admin = asyncio.run(_administrator(balancer.url, mongodb_uri, mongodb_database))
+        command = [node, "page_accounts.mjs", balancer.url, str(shots), "--pods", pods, "--admin", admin]
         _run_script(command, ACCOUNTS_TIMEOUT_SECONDS, servers)
     finally:
         if balancer is not None:

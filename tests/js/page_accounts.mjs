@@ -25,10 +25,10 @@ import {
   waitForMessage,
 } from "./pagekit.mjs";
 
-const [url, outDir, flag, podList] = process.argv.slice(2);
+const [url, outDir, flag, podList, adminFlag, adminName] = process.argv.slice(2);
 const pods = new Map((podList || "").split(",").filter(Boolean).map((pair) => pair.split("=")));
-if (!url || !/^https?:\/\//.test(url) || !outDir || flag !== "--pods" || pods.size < 2) {
-  console.error("usage: node page_accounts.mjs <balancer url> <output folder> --pods name=pid,name=pid");
+if (!url || !/^https?:\/\//.test(url) || !outDir || flag !== "--pods" || pods.size < 2 || (adminFlag && adminFlag !== "--admin")) {
+  console.error("usage: node page_accounts.mjs <balancer url> <output folder> --pods name=pid,name=pid [--admin username]");
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
@@ -386,6 +386,22 @@ async function main() {
     if (shares.some((share) => share < 0.6)) throw new Error(`message list shares ${shares.map((s) => s.toFixed(2))}`);
   });
 
+  if (adminName) {
+    await run.step("a server administrator (password as the users') reads every room's moderation log", async () => {
+      const pageR = await run.newPage("R");
+      await pageR.goto(`${url}/`);
+      await pageR.fill("#username", adminName);
+      await pageR.fill("#password", PASSWORD);
+      await pageR.click("#signin-btn");
+      await pageR.locator('#conn-state[data-state="connected"]').waitFor({ timeout: SIGNIN_TIMEOUT_MS });
+      await pageR.click("#account-btn");
+      await pageR.locator('#account-facts:has-text("an administrator")').waitFor();
+      await pageR.click("#all-log-btn");
+      await pageR.locator(`#audit-list li[data-action="mute"]:has-text("in ${room}")`).waitFor();
+      await pageR.context().close();
+    });
+  }
+
   await run.step("B deletes its account: the sign-in form, and the username is refused from then on", async () => {
     await pageB.setViewportSize({ width: 1200, height: 760 });
     await deleteOwnAccount(pageB, bob.username);
@@ -396,6 +412,9 @@ async function main() {
       body: JSON.stringify({ username: bob.username, password: PASSWORD }),
     });
     if (login.status !== 401) throw new Error(`the deleted account's login answered ${login.status}`);
+    // What B's page still asked with its token while the account went (the online list after a presence
+    // change) is refused 401, rightly, and never repeated: B is signed out.
+    unanswered401.delete("B");
   });
 
   await run.step("no script errors in either page", () => {

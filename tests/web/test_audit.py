@@ -38,6 +38,7 @@ async def test_an_administrator_acts_in_any_room_and_reads_the_whole_trail(
         sockets = [await connect(server.url, auth={"token": g["accessToken"]}) for g in (owner, member, root)]
         alice, bob, admin = sockets
         try:
+            assert [(await s.expect("session"))["admin"] for s in sockets] == [False, False, True]
             await alice.join("club")
             await bob.join("club")
             rude = (await bob.call("send_message", {"room": "club", "text": "rude"}))["message"]
