@@ -169,6 +169,19 @@ async function main() {
     await pageA.fill("#message-input", "");
   });
 
+  await run.step("replying with a long text: the length counter does not cover the reply bar", async () => {
+    const last = pageA.locator("#messages li.message[data-id]").last();
+    await last.hover();
+    await last.locator(".act-reply").click();
+    await pageA.fill("#message-input", "가".repeat(config.messageMaxLength));
+    const bar = await pageA.locator("#compose-bar").boundingBox();
+    const counter = await pageA.locator("#counter").boundingBox();
+    if (counter.y < bar.y + bar.height) throw new Error(`counter ${JSON.stringify(counter)} over the bar ${JSON.stringify(bar)}`);
+    await pageA.fill("#message-input", "");
+    await pageA.click("#compose-cancel");
+    await pageA.locator("#compose-bar").waitFor({ state: "hidden" });
+  });
+
   await run.step("a refused command is shown in plain words (a room name with a space)", async () => {
     await pageA.click("#new-room-btn");
     await pageA.fill("#new-room-name", "not a name");
