@@ -13,6 +13,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import {
+  RenewedCalls,
   Run,
   SIGNIN_TIMEOUT_MS,
   assertNoMarkup,
@@ -23,6 +24,7 @@ import {
   sideBySide,
   waitComposerReady,
   waitForMessage,
+  watchSockets,
 } from "./pagekit.mjs";
 
 const [url, outDir, flag, podList, adminFlag, adminName] = process.argv.slice(2);
@@ -44,25 +46,8 @@ const declined = `closed-${runId}`;
 const shot = (name) => path.join(outDir, name);
 // A wrong password is refused (401): expected where the test types one.
 const expected401 = (response) => response.url().endsWith("/api/chat/auth/login") && response.status() === 401;
-// A REST call whose access token expired meanwhile (its renewal was due while a process died) is refused
-// token_expired; the page renews and repeats it (auth.js api()). Allowed only when that repeat is answered:
-// every such URL must see a success after its 401 (checked with the script errors at the end).
-const unanswered401 = new Map(); // page name -> set of URLs refused 401 and not yet answered since
-function retriedAfterRenewal(name) {
-  const pending = new Set();
-  unanswered401.set(name, pending);
-  return (response) => {
-    const rest = response.url().startsWith(`${url}/api/chat/`) && !response.url().includes("/api/chat/auth/");
-    if (!rest || response.status() !== 401) return false;
-    pending.add(response.url());
-    return true;
-  };
-}
-function watchRetries(name, page) {
-  page.on("response", (response) => {
-    if (response.ok()) unanswered401.get(name).delete(response.url());
-  });
-}
+// REST calls refused 401 while a process died, renewed and repeated by the page (checked at the end).
+const renewed = new RenewedCalls(url);
 // After the kill, the surviving process does not know the dead one's Engine.IO session: 400, then a new one.
 const staleSession = (response) => response.url().includes("/socket.io/") && response.url().includes("sid=") && response.status() === 400;
 
@@ -77,28 +62,16 @@ async function register(page, user) {
   await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: SIGNIN_TIMEOUT_MS });
 }
 
-/** Every Socket.IO frame a page sends over WebSocket and every WebSocket it saw close. */
-function watchSockets(page) {
-  const seen = { sent: [], closed: 0 };
-  page.on("websocket", (ws) => {
-    ws.on("framesent", (frame) => seen.sent.push(String(frame.payload)));
-    ws.on("close", () => {
-      seen.closed += 1;
-    });
-  });
-  return seen;
-}
-
 const servedBy = async (page) => (await page.textContent("#me-kind")).match(/served by (\S+)/)?.[1];
 
 async function main() {
   console.log(`chatio page test (accounts, ${pods.size} processes) against ${url}, screenshots in ${outDir}`);
   await run.launch();
   const config = await (await fetch(`${url}/api/chat/config`)).json();
-  const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession, retriedAfterRenewal("A")] });
-  const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession, retriedAfterRenewal("B")] });
-  watchRetries("A", pageA);
-  watchRetries("B", pageB);
+  const pageA = await run.newPage("A", { allowHttpErrors: [expected401, staleSession, renewed.allow("A")] });
+  const pageB = await run.newPage("B", { colorScheme: "dark", allowHttpErrors: [staleSession, renewed.allow("B")] });
+  renewed.watch("A", pageA);
+  renewed.watch("B", pageB);
   const socketsA = watchSockets(pageA);
 
   const ready = await run.step("no guest tab where guests are not allowed; both users register", async () => {
@@ -414,11 +387,11 @@ async function main() {
     if (login.status !== 401) throw new Error(`the deleted account's login answered ${login.status}`);
     // What B's page still asked with its token while the account went (the online list after a presence
     // change) is refused 401, rightly, and never repeated: B is signed out.
-    unanswered401.delete("B");
+    renewed.forget("B");
   });
 
   await run.step("no script errors in either page", () => {
-    const unanswered = [...unanswered401].flatMap(([name, urls]) => [...urls].map((u) => `${name}: HTTP 401 for ${u}, never repeated`));
+    const unanswered = renewed.unanswered();
     if (run.pageErrors.length || unanswered.length) throw new Error([...run.pageErrors, ...unanswered].join("; "));
   });
 }

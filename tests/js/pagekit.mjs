@@ -222,3 +222,54 @@ export async function deleteOwnAccount(page, username, screenshot = null) {
   await page.locator("#signin:not([hidden])").waitFor();
   if (await page.locator("dialog[open]").count()) throw new Error("a dialog stayed open over the sign-in form");
 }
+
+/** Every Socket.IO frame a page sends over WebSocket and every WebSocket it saw close. */
+export function watchSockets(page) {
+  const seen = { sent: [], closed: 0 };
+  page.on("websocket", (ws) => {
+    ws.on("framesent", (frame) => seen.sent.push(String(frame.payload)));
+    ws.on("close", () => {
+      seen.closed += 1;
+    });
+  });
+  return seen;
+}
+
+/**
+ * REST calls refused 401 because their access token expired meanwhile (its renewal was due while a
+ * process died): the page renews and repeats them (auth.js api()). Each is allowed only when its repeat
+ * is answered: every such URL must see a success after its 401.
+ */
+export class RenewedCalls {
+  constructor(base) {
+    this.base = base;
+    this.pending = new Map(); // page name -> URLs refused 401 and not answered since
+  }
+
+  /** An `allowHttpErrors` entry for the page `name`. */
+  allow(name) {
+    const pending = new Set();
+    this.pending.set(name, pending);
+    return (response) => {
+      const rest = response.url().startsWith(`${this.base}/api/chat/`) && !response.url().includes("/api/chat/auth/");
+      if (!rest || response.status() !== 401) return false;
+      pending.add(response.url());
+      return true;
+    };
+  }
+
+  watch(name, page) {
+    page.on("response", (response) => {
+      if (response.ok()) this.pending.get(name)?.delete(response.url());
+    });
+  }
+
+  /** Stop holding `name`'s refused calls against it (its account is gone: nothing is repeated). */
+  forget(name) {
+    this.pending.delete(name);
+  }
+
+  unanswered() {
+    return [...this.pending].flatMap(([name, urls]) => [...urls].map((u) => `${name}: HTTP 401 for ${u}, never repeated`));
+  }
+}
