@@ -44,7 +44,8 @@ from chatio.metrics import Metrics
 from chatio.presence import Presence
 from chatio.ratelimit import RateLimiter
 from chatio.ratelimit.gate import Gate
-from chatio.realtime.namespace import ChatNamespace, account_deleted, session_ended
+from chatio.realtime.endings import account_deleted, session_ended
+from chatio.realtime.namespace import ChatNamespace
 from chatio.realtime.outbox import SocketOutbox
 from chatio.realtime.plainchat import PlainChat
 from chatio.store import Store
@@ -222,7 +223,7 @@ def realtime(
         lambda: len(server.eio.sessions),
     )
     # A deleted account's and an ended session's connections close on every process: a signal tells each.
-    core.signals.handlers.append(namespace.apply)
+    core.signals.handlers.append(namespace.endings.apply)
     core.accounts.on_deleted.append(lambda user_id: core.signals.publish(account_deleted(user_id)))
     core.accounts.on_session_ended.append(lambda session: core.signals.publish(session_ended(session)))
     server.register_namespace(namespace)

@@ -73,7 +73,7 @@ def fetcher(store: Store) -> Fetch:
 
 class RedisSignals(LocalSignals):
     """:class:`~chatio.chat.moderation.Signals` over Redis pub/sub (channel ``<prefix>:signals``), for
-    moderation and for the end of accounts and sessions (``chatio.realtime.namespace.account_deleted``).
+    moderation and for the end of accounts and sessions (``chatio.realtime.endings``).
 
     A signal is applied here first, then published; each other process applies it when it arrives. While
     Redis is away, publishing is logged and dropped and the subscription is resumed with a backoff: the

@@ -17,7 +17,6 @@ import socketio
 from marshmallow import Schema
 
 from chatio import errors, schemas
-from chatio.accounts.expiry import ExpiryClock
 from chatio.accounts.identity import Authenticator, AuthError
 from chatio.accounts.service import AccountService
 from chatio.background import Background
@@ -29,6 +28,7 @@ from chatio.chat.wire import message_wire, reading_wire, room_wire
 from chatio.errors import ChatError
 from chatio.metrics import Metrics
 from chatio.ratelimit.gate import Gate
+from chatio.realtime.endings import Endings
 from chatio.schemas import escaped
 from chatio.store import Unavailable
 from chatio.transport import ACK_REQUESTED, CLIENT_EVENT
@@ -53,20 +53,6 @@ RESERVED_EVENTS: Final = frozenset(
 )
 
 Ack = dict[str, Any]
-
-#: The signals (and ``disconnect_reason`` codes) that end a user's or a session's connections everywhere.
-ACCOUNT_DELETED: Final = "account_deleted"
-SESSION_ENDED: Final = "session_ended"
-
-
-def account_deleted(user_id: str) -> dict[str, Any]:
-    """The signal that closes every connection of a deleted user, on every process."""
-    return {"action": ACCOUNT_DELETED, "userId": user_id}
-
-
-def session_ended(session: str) -> dict[str, Any]:
-    """The signal that closes every connection of a logged-out or revoked session, on every process."""
-    return {"action": SESSION_ENDED, "session": session}
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base class
@@ -94,7 +80,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.access = access
         self.moderation = moderation
         self.connect_gate = connect_gate
-        self.expiry = ExpiryClock(self._expired)
+        #: How connections end with their credential (``chatio.realtime.endings``).
+        self.endings = Endings(service, self.end)
+        self.expiry = self.endings.expiry
         self._background = Background(log, "background emit failed")
         max_length = service.settings.message_max_length
         self._commands: dict[str, tuple[Schema, Callable[[str, dict[str, Any]], Awaitable[Ack]]]] = {
@@ -133,7 +121,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
 
     def close(self) -> None:
         """Stop the token expiry clock: the end of the application's lifetime."""
-        self.expiry.close()
+        self.endings.close()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         lifecycle = CLIENT_EVENT.get() != event
@@ -238,31 +226,6 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         self.expiry.forget(sid)
         await self.emit("disconnect_reason", {"code": code, "message": message}, to=sid)
         await self.disconnect(sid)
-
-    async def apply(self, signal: dict[str, Any]) -> None:
-        """Carry out a signal (from this or another process): :func:`account_deleted` and
-        :func:`session_ended` end this process's connections of that user or session; others are not ours."""
-        action = signal.get("action")
-        if action == ACCOUNT_DELETED and isinstance(user_id := signal.get("userId"), str):
-            await self.end_user(user_id)
-        elif action == SESSION_ENDED and isinstance(session := signal.get("session"), str):
-            await self.end_session(session)
-
-    async def end_user(self, user_id: str) -> None:
-        """Close this process's connections of a deleted user."""
-        for sid in self.service.sids():
-            if self.service.connection(sid).identity.user_id == user_id:
-                await self.end(sid, ACCOUNT_DELETED, "your account was deleted")
-
-    async def end_session(self, session: str) -> None:
-        """Close this process's connections of a logged-out or revoked session."""
-        for sid in self.service.sids():
-            if self.service.connection(sid).identity.session == session:
-                await self.end(sid, SESSION_ENDED, "you were logged out; log in again")
-
-    async def _expired(self, sid: str) -> None:
-        if sid in self.service.sids():
-            await self.end(sid, "token_expired", "your access token expired; refresh it and reconnect")
 
     def overflowed(self, eio_sid: str) -> None:
         """The socket's client reads slower than its messages come: evict it (``ChatServer.evict``)."""

@@ -10,11 +10,11 @@ manager's :class:`~chatio.transport.Foreign`): it enters rooms through the chat 
 limits, presence and the Redis fan-out are the Socket.IO clients' own, and the room events it hears
 (``message``, ``user_joined``, ``user_left``) become TALK, ENTER and LEAVE frames.
 
-A connection lives as long as its credential, as a Socket.IO one does: the namespace's expiry clock ends it
-when its access token expires (unless a REFRESH frame brought a newer token of the same user, as
-``refresh_session`` does), and the namespace's ``end_user``/``end_session`` when its account is deleted or
-its session logged out or revoked. Each ends with the ``disconnect_reason`` a Socket.IO client
-would get, which closes the WebSocket with ``1008`` and the reason ``<code>: <message>``.
+A connection lives as long as its credential, as a Socket.IO one does (:mod:`chatio.realtime.endings`):
+it ends when its access token expires (unless a REFRESH frame brought a newer token of the same user, as
+``refresh_session`` does), and when its account is deleted or its session logged out or revoked. Each
+ends with the ``disconnect_reason`` a Socket.IO client would get, which closes the WebSocket with ``1008``
+and the reason ``<code>: <message>``.
 """
 
 from __future__ import annotations
