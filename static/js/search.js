@@ -10,6 +10,28 @@ const PAGE = 20;
 let query = "";
 let nextSkip = null;
 
+/** Mark where the words searched for occur in a result's text nodes (<mark>, the text itself stays text). */
+function highlight(node, q) {
+  const wanted = q.toLocaleLowerCase();
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walker.nextNode()) texts.push(walker.currentNode);
+  for (const text of texts) {
+    const value = text.nodeValue;
+    const lower = value.toLocaleLowerCase();
+    // Only where lower-casing keeps the length, so that positions in `lower` are positions in `value`.
+    if (lower.length !== value.length || !lower.includes(wanted)) continue;
+    const parts = document.createDocumentFragment();
+    let from = 0;
+    for (let at = lower.indexOf(wanted); at !== -1; at = lower.indexOf(wanted, from)) {
+      parts.append(value.slice(from, at), el("mark", "hit", value.slice(at, at + wanted.length)));
+      from = at + wanted.length;
+    }
+    parts.append(value.slice(from));
+    text.replaceWith(parts);
+  }
+}
+
 function resultItem(msg) {
   const item = el("li", "result");
   const link = el("a", "result-link");
@@ -26,6 +48,7 @@ function resultItem(msg) {
   );
   const text = el("span", "result-text");
   text.append(richText(msg.text));
+  highlight(text, query);
   link.append(meta, text);
   link.addEventListener("click", (event) => {
     if (event.target.closest("a.link")) return; // a link inside the message opens itself

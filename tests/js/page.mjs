@@ -320,11 +320,13 @@ async function main() {
     await pageB.waitForFunction(() => document.activeElement?.id === "message-input");
   });
 
-  await run.step("search on a wide screen: one search box (the top bar's); Escape there closes the results", async () => {
+  await run.step("search on a wide screen: one search box (the top bar's), the words found marked; Escape closes the results", async () => {
     await pageA.fill("#search-input", "hello bob");
     await pageA.press("#search-input", "Enter");
     await pageA.locator("#search-results li").first().waitFor();
     if (await pageA.isVisible("#search-input-2")) throw new Error("a second search box is shown");
+    const hits = await pageA.$$eval("#search-results .result-text mark.hit", (nodes) => nodes.map((n) => n.textContent));
+    if (!hits.length || hits.some((hit) => hit.toLowerCase() !== "hello bob")) throw new Error(`marked ${JSON.stringify(hits)}`);
     await pageA.press("#search-input", "Escape");
     await pageA.locator("#search-panel").waitFor({ state: "hidden" });
     if (await pageA.evaluate(() => document.getElementById("composer").inert)) throw new Error("the composer stayed inert");
