@@ -3,6 +3,7 @@
 import { $, button, el } from "./dom.js";
 
 const TOAST_SHOWN_MS = 10_000;
+const TOASTS_KEPT = 4;
 
 // Plain words for the error codes of docs/protocol.md; the server's own message follows them.
 const PLAIN = {
@@ -35,25 +36,28 @@ export function plainError(error) {
 
 /** Show a failed command (or any problem) as a toast: dismissible, gone after a while. */
 export function showError(error, context = "") {
-  const list = $("errors");
   const item = el("li", "toast error");
   item.setAttribute("role", "alert");
   item.dataset.code = (error && error.code) || "error";
   const text = el("span", "toast-text", plainError(error));
   if (context) item.dataset.context = context;
   item.append(text, button("×", "toast-close", () => item.remove(), { "aria-label": "Dismiss" }));
-  list.append(item);
-  while (list.children.length > 4) list.firstElementChild.remove();
-  setTimeout(() => item.remove(), TOAST_SHOWN_MS);
+  addToast(item, TOAST_SHOWN_MS);
 }
 
 /** A short confirmation ("Invitation sent"), same place as errors. */
 export function showInfo(message) {
-  const list = $("errors");
   const item = el("li", "toast info", message);
   item.setAttribute("role", "status");
+  addToast(item, 4_000);
+}
+
+/** At most TOASTS_KEPT toasts at a time, errors and confirmations alike: the oldest goes first. */
+function addToast(item, shownMs) {
+  const list = $("errors");
   list.append(item);
-  setTimeout(() => item.remove(), 4_000);
+  while (list.children.length > TOASTS_KEPT) list.firstElementChild.remove();
+  setTimeout(() => item.remove(), shownMs);
 }
 
 /** The one-line banner under the top bar: connection trouble and what the page does about it. */
