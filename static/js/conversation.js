@@ -5,7 +5,7 @@ import { composerInput, renderComposeBar, setComposerEnabled, setupComposer, sta
 import { loadOlder, openRoom as showRoom } from "./joining.js";
 import { deleteMessage, discardPending, sendMessage, toggleReaction } from "./messages.js";
 import { $, avatar, button, el, formatDay, formatTime, iconButton, richText } from "./dom.js";
-import { displayName, lastOwnMessage, roomLabel } from "./rooms.js";
+import { displayName, lastOwnMessage, lineText, roomLabel } from "./rooms.js";
 import { app, invalidate, me, openRoom, registerView } from "./state.js";
 
 const NEAR_BOTTOM_PX = 120;
@@ -170,7 +170,8 @@ function timeline(room) {
   const pushLines = (upTo) => {
     while (lineAt < lines.length && lines[lineAt].afterSeq <= upTo) {
       const line = lines[lineAt++];
-      items.push({ key: line.key, build: () => el("li", "line", line.text) });
+      const text = lineText(line);
+      items.push({ key: `${line.key}:${text}`, build: () => el("li", "line", text) });
       previous = null;
     }
   };

@@ -2,12 +2,28 @@
 
 import { showError, showInfo } from "./notices.js";
 import { PAST } from "./commands.js";
+import { nameSoon } from "./people.js";
 import { joinRoom, markReadSoon, openRoom, watchHoles } from "./joining.js";
 import { addRoom, loadDms, loadOnlineSoon, roomPeer, setMemberStatus } from "./roomlist.js";
-import { addLine, applyReaction, applyRoomOptions, countReply, displayName, holdMessages, lastSeq } from "./rooms.js";
+import {
+  addJoinedLine,
+  addLeftLine,
+  addLine,
+  applyReaction,
+  applyRoomOptions,
+  countReply,
+  displayName,
+  holdMessages,
+  lastSeq,
+  roomLabel,
+} from "./rooms.js";
 import { app, invalidate, me } from "./state.js";
 
 const roomLabelOf = (room) => (room.kind === "dm" ? "this conversation" : room.name || room.id);
+// What to call a room named by id in an event: its name where the page holds the room.
+const roomNameOf = (id) => (app.rooms.has(id) ? roomLabel(app.rooms.get(id)) : id);
+// A user named by an event that carries no display name: the room's member entry, else their profile.
+const personIn = (room, user) => displayName(room?.members.get(user), user);
 
 export function wireEvents(conn) {
   conn.on("message", (msg) => {
@@ -80,7 +96,7 @@ export function wireEvents(conn) {
     if (!room || user === me()) return;
     if (!room.members.has(user)) room.members.set(user, { status: "online", displayName: name });
     // In a DM both people are always its members: a line would only echo a connection of the other one.
-    if (room.kind !== "dm") addLine(room, `${displayName({ displayName: name }, user)} joined`);
+    if (room.kind !== "dm") addJoinedLine(room, user, `${displayName({ displayName: name }, user)} joined`);
     invalidate("members", "conversation");
   });
 
@@ -90,7 +106,7 @@ export function wireEvents(conn) {
     const member = room.members.get(user);
     room.members.delete(user);
     room.typers.delete(user);
-    if (room.kind !== "dm") addLine(room, `${displayName(member, user)} left`);
+    if (room.kind !== "dm") addLeftLine(room, user, `${displayName(member, user)} left`);
     invalidate("members", "conversation");
   });
 
@@ -113,20 +129,22 @@ export function wireEvents(conn) {
     setMemberStatus(user, status);
   });
 
-  conn.on("invited", (invitation) => {
+  conn.on("invited", async (invitation) => {
     app.invitations.set(invitation.room, invitation);
-    showInfo(`${invitation.by} invited you to ${invitation.room}.`);
     invalidate("sidebar");
+    showInfo(`${await nameSoon(invitation.by)} invited you to ${roomNameOf(invitation.room)}.`);
   });
 
   conn.on("user_invited", ({ room: id, user, by }) => {
     const room = app.rooms.get(id);
     if (!room) return;
-    addLine(room, `${by} invited ${user}`);
+    addLine(room, () => `${personIn(room, by)} invited ${personIn(room, user)}`);
     invalidate("conversation");
   });
 
-  conn.on("invite_declined", ({ room, user }) => showInfo(`${user} declined your invitation to ${room}.`));
+  conn.on("invite_declined", async ({ room, user }) => {
+    showInfo(`${await nameSoon(user)} declined your invitation to ${roomNameOf(room)}.`);
+  });
 
   conn.on("dm_opened", async ({ room: id, user }) => {
     const room = addRoom(id, { kind: "dm", peer: roomPeer(id, user) });

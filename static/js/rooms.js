@@ -17,6 +17,7 @@ export function newRoom(id, { name = id, kind = "public", peer = null, role = nu
     messages: new Map(), // seq -> message
     ids: new Set(),
     lines: [], // join/leave and invitation lines: {key, afterSeq, ts, text}
+    leftLines: new Map(), // username -> their latest "left" line, taken back if they return at once
     hasOlder: false,
     loadingOlder: false,
     holeTimer: 0, // a pending fill of a hole in the seqs (joining.js)
@@ -103,15 +104,46 @@ export function dropMessages(room) {
   room.messages.clear();
   room.ids.clear();
   room.lines = [];
+  room.leftLines.clear();
 }
 
 let lineCounter = 0;
 
-/** A line that is not a message ("bob joined"), shown after the newest message held now. */
+/**
+ * A line that is not a message ("bob joined"), shown after the newest message held now. `text` is a
+ * string or a function giving it at each render (names that a profile answers later). Returns the line.
+ */
 export function addLine(room, text) {
   lineCounter += 1;
-  room.lines.push({ key: `l${lineCounter}`, afterSeq: lastSeq(room), ts: Date.now(), text });
+  const line = { key: `l${lineCounter}`, afterSeq: lastSeq(room), ts: Date.now(), text };
+  room.lines.push(line);
   if (room.lines.length > 200) room.lines.shift();
+  return line;
+}
+
+export const lineText = (line) => (typeof line.text === "function" ? line.text() : line.text);
+
+// A connection that drops and comes back within this long is a blip, not a leave and a join.
+const BLIP_MS = 10_000;
+
+/** A user left the room: a "left" line, remembered so that a quick return can take it back. */
+export function addLeftLine(room, user, text) {
+  room.leftLines.set(user, addLine(room, text));
+}
+
+/**
+ * A user joined the room. If they left it less than BLIP_MS ago, the "left" line goes and no line is
+ * added (their connection blipped); otherwise a "joined" line. Returns whether a line was added.
+ */
+export function addJoinedLine(room, user, text, now = Date.now()) {
+  const left = room.leftLines.get(user);
+  room.leftLines.delete(user);
+  if (left && now - left.ts < BLIP_MS && room.lines.includes(left)) {
+    room.lines.splice(room.lines.indexOf(left), 1);
+    return false;
+  }
+  addLine(room, text);
+  return true;
 }
 
 /** A user's display name: one the payload carries, else the one of their profile (people.js). */

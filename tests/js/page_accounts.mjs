@@ -134,6 +134,9 @@ async function main() {
     await pageA.fill("#invite-name", bob.username);
     await pageA.press("#invite-name", "Enter");
     await pageA.locator("#invite-dialog:not([open])").waitFor({ state: "attached" });
+    // The line and the toast name both users by their display names (as text) and the room by its name.
+    await pageA.locator("#messages li.line", { hasText: `${alice.displayName} invited ${bob.displayName}` }).waitFor();
+    await pageB.locator("#errors .toast.info", { hasText: `${alice.displayName} invited you to ${room}.` }).waitFor();
     await pageB.locator(`#invitations li[data-room="${room}"]`).waitFor();
     await pageB.screenshot({ path: shot("invitation-dark.png") });
     await pageB.click(`#invitations li[data-room="${room}"] button:has-text("Accept")`);
@@ -151,10 +154,7 @@ async function main() {
     await pageA.fill("#invite-name", bob.username);
     await pageA.press("#invite-name", "Enter");
     await pageB.click(`#invitations li[data-room="${declined}"] button:has-text("Decline")`);
-    await pageA.waitForFunction(
-      (name) => [...document.querySelectorAll("#errors .toast")].some((t) => t.textContent.includes(`${name} declined`)),
-      bob.username,
-    );
+    await pageA.locator("#errors .toast", { hasText: `${bob.displayName} declined your invitation to ${declined}.` }).waitFor();
     if (await pageB.locator(`#room-list li[data-room="${declined}"]`).count()) throw new Error("declined room listed");
     await pageA.click(`#room-list li[data-room="${room}"] a`);
   });
