@@ -21,6 +21,7 @@ import {
   send,
   sideBySide,
   signInAsGuest,
+  textContrast,
   waitComposerReady,
   waitForMessage,
 } from "./pagekit.mjs";
@@ -172,6 +173,9 @@ async function main() {
   await run.step("replying with a long text: the length counter does not cover the reply bar", async () => {
     const last = pageA.locator("#messages li.message[data-id]").last();
     await last.hover();
+    // The action bar stays within its own message: it never covers the line above (a "Seen by").
+    const [barBox, itemBox] = [await last.locator(".actions").boundingBox(), await last.boundingBox()];
+    if (barBox.y < itemBox.y) throw new Error(`the action bar (top ${barBox.y}) reaches above its message (${itemBox.y})`);
     await last.locator(".act-reply").click();
     await pageA.fill("#message-input", "가".repeat(config.messageMaxLength));
     const bar = await pageA.locator("#compose-bar").boundingBox();
@@ -180,6 +184,16 @@ async function main() {
     await pageA.fill("#message-input", "");
     await pageA.click("#compose-cancel");
     await pageA.locator("#compose-bar").waitFor({ state: "hidden" });
+  });
+
+  await run.step("the accent on an own, hovered message keeps 4.5:1 (WCAG AA), light and dark", async () => {
+    await pageA.locator("#messages li.message.mine").last().hover();
+    for (const colorScheme of ["light", "dark"]) {
+      await pageA.emulateMedia({ colorScheme });
+      const ratio = await textContrast(pageA, "#messages li.message.mine:hover .author");
+      if (!(ratio >= 4.5)) throw new Error(`${colorScheme}: ${ratio.toFixed(2)}:1`);
+    }
+    await pageA.emulateMedia({ colorScheme: "light" });
   });
 
   await run.step("a refused command is shown in plain words (a room name with a space)", async () => {

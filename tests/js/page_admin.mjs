@@ -229,6 +229,14 @@ async function main() {
   await run.step("an account (with an e-mail) deletes itself: back to the sign-in form, its login refused", async () => {
     const pageC = await run.newPage("C", { width: 360, height: 640, allowHttpErrors: [refusedLogin] });
     await pageC.goto(`${url}/`);
+    // At 360 px each sign-in tab keeps its label on one line ("Create account" wrapped once).
+    const lines = await pageC.$$eval('.tabs [role="tab"]', (tabs) =>
+      tabs.map((tab) => {
+        const style = getComputedStyle(tab);
+        return (tab.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)) / parseFloat(style.lineHeight);
+      }),
+    );
+    if (lines.some((n) => !(n < 1.5))) throw new Error(`tab labels on ${JSON.stringify(lines)} lines`);
     await pageC.click("#tab-register");
     await pageC.fill("#username", leaver.username);
     await pageC.fill("#email", leaver.email);

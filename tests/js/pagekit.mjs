@@ -273,3 +273,27 @@ export class RenewedCalls {
     return [...this.pending].flatMap(([name, urls]) => [...urls].map((u) => `${name}: HTTP 401 for ${u}, never repeated`));
   }
 }
+
+/**
+ * The WCAG contrast ratio of the text of `selector` (its first match) against what is behind it: the
+ * backgrounds of it and its ancestors, translucent ones (a hover tint) laid over those beneath.
+ */
+export function textContrast(page, selector) {
+  return page.$eval(selector, (node) => {
+    const rgba = (css) => {
+      const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+      return [r, g, b, css.includes("/") || css.startsWith("rgba") ? a : 1];
+    };
+    const layers = [];
+    for (let at = node; at; at = at.parentElement) layers.unshift(rgba(getComputedStyle(at).backgroundColor));
+    let under = [255, 255, 255];
+    for (const [r, g, b, a] of layers) under = [r, g, b].map((c, i) => c * a + under[i] * (1 - a));
+    const luminance = (rgb) =>
+      rgb
+        .map((c) => c / 255)
+        .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+    const [fg, bg] = [luminance(rgba(getComputedStyle(node).color).slice(0, 3)), luminance(under)];
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  });
+}
