@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from chatio.redisconn import REDIS_ERRORS
 from chatio.redisconn import connect as redis_client
 from chatio.transport.fanout import SEQ_WINDOW, ClusterManager, RoomLog
 from tests.cluster_harness import Chatter, assert_full_ordered_history, eventually
-from tests.harness import connect, serving
+from tests.harness import RunningServer, connect, serving
 from tools.devservices import RedisProcess, free_port
 
 
@@ -48,14 +51,7 @@ def test_the_redis_manager_is_python_socketios() -> None:
 async def test_a_retried_message_reaches_the_other_process_once(
     redis_url: str, mongodb_uri: str, mongodb_database: str
 ) -> None:
-    settings = Settings(
-        pod_name="one",
-        redis_url=Secret(redis_url),
-        redis_prefix=f"test-{uuid.uuid4().hex[:12]}",
-        mongodb_uri=Secret(mongodb_uri),
-        mongodb_database=mongodb_database,
-    )
-    async with serving(settings) as one, serving(Settings(**{**_fields(settings), "pod_name": "two"})) as two:
+    async with two_processes(redis_url, mongodb_uri, mongodb_database) as (one, two):
         alice, bob = await connect(one.url, "alice"), await connect(two.url, "bob")
         try:
             await alice.join("r")
@@ -71,8 +67,20 @@ async def test_a_retried_message_reaches_the_other_process_once(
             await bob.sio.disconnect()
 
 
-def _fields(settings: Settings) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
+@contextlib.asynccontextmanager
+async def two_processes(
+    redis_url: str, mongodb_uri: str, mongodb_database: str
+) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """Two chatio processes ("one", "two") sharing a fresh Redis prefix and the MongoDB database."""
+    settings = Settings(
+        pod_name="one",
+        redis_url=Secret(redis_url),
+        redis_prefix=f"test-{uuid.uuid4().hex[:12]}",
+        mongodb_uri=Secret(mongodb_uri),
+        mongodb_database=mongodb_database,
+    )
+    async with serving(settings) as one, serving(dataclasses.replace(settings, pod_name="two")) as two:
+        yield one, two
 
 
 @pytest.mark.redis
@@ -130,14 +138,7 @@ async def test_a_message_overtaken_on_its_way_is_not_lost_across_a_reconnect(
     """Issue 14.4: a local broadcast overtakes one relayed through Redis, so a client holds seq 2 without
     seq 1; it reconnects to the other process inside that window. Re-joining with the highest seq held (the
     old rule) skipped seq 1 for good; docs/protocol.md's rule (the contiguous seq, holes filled) does not."""
-    settings = Settings(
-        pod_name="one",
-        redis_url=Secret(redis_url),
-        redis_prefix=f"test-{uuid.uuid4().hex[:12]}",
-        mongodb_uri=Secret(mongodb_uri),
-        mongodb_database=mongodb_database,
-    )
-    async with serving(settings) as one, serving(Settings(**{**_fields(settings), "pod_name": "two"})) as two:
+    async with two_processes(redis_url, mongodb_uri, mongodb_database) as (one, two):
         manager = two.app[SERVER].manager
         relay = manager._handle_emit
         delayed: list[dict[str, object]] = []
