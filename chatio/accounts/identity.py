@@ -20,6 +20,11 @@ class Identity:
     #: The login session (refresh token family) of that credential; None for guests.
     session: str | None = None
 
+    @property
+    def expires_at_ms(self) -> int | None:
+        """``expires_at`` as the wire gives it (``expiresAt``: Unix milliseconds), or None."""
+        return None if self.expires_at is None else round(self.expires_at * 1000)
+
 
 class AuthError(Exception):
     """The connection is refused; the message reaches the client as ``connect_error`` (with ``code`` in

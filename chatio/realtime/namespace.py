@@ -214,7 +214,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
             "pod": self.pod,
             "guest": identity.guest,
             "admin": identity.admin,
-            "expiresAt": None if identity.expires_at is None else round(identity.expires_at * 1000),
+            "expiresAt": identity.expires_at_ms,
         }
         self._background.spawn(self.emit("session", session, to=sid))
         return True
@@ -300,8 +300,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped b
         identity = await self.accounts.renew(connection.identity, payload["token"])
         connection.identity = identity
         self.expiry.watch(sid, identity.expires_at)
-        expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
-        return {"ok": True, "expiresAt": expires}
+        return {"ok": True, "expiresAt": identity.expires_at_ms}
 
     async def on_create_room(self, sid: str, payload: dict[str, Any]) -> Ack:
         assert self.access is not None

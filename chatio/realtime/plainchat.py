@@ -258,8 +258,7 @@ class PlainClient:
         self.identity = self.chat.service.connection(self.sid).identity = identity
         if self.chat.expiry is not None:
             self.chat.expiry.watch(self.sid, identity.expires_at)
-        expires = None if identity.expires_at is None else round(identity.expires_at * 1000)
-        self._send({"type": "REFRESH", "expiresAt": expires})
+        self._send({"type": "REFRESH", "expiresAt": identity.expires_at_ms})
 
     def _about(self, room: str) -> dict[str, Any]:
         username = self.identity.username
