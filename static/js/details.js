@@ -4,6 +4,7 @@
 // narrow.
 
 import { invite, leaveRoom, openDm, setRole } from "./commands.js";
+import { formMessage, openDialog } from "./dialogs.js";
 import { $, avatar, el, iconButton } from "./dom.js";
 import { plainError } from "./notices.js";
 import { manages, moderationMenu, renderModeration } from "./moderation.js";
@@ -80,8 +81,8 @@ function setupInvite() {
     $("invite-room").textContent = roomLabel(room);
     name.value = "";
     name.maxLength = app.config.usernameMaxLength;
-    error.hidden = true;
-    dialog.showModal();
+    formMessage(error, "");
+    openDialog(dialog);
   });
   $("invite-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -89,12 +90,8 @@ function setupInvite() {
     const user = name.value.trim();
     if (!room || !user) return;
     const failed = await invite(room.id, user);
-    if (failed) {
-      error.textContent = plainError(failed);
-      error.hidden = false;
-    } else {
-      dialog.close();
-    }
+    if (failed) formMessage(error, plainError(failed));
+    else dialog.close();
   });
 }
 

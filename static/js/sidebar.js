@@ -3,6 +3,7 @@
 
 import { acceptInvite, createRoom, declineInvite, openDm } from "./commands.js";
 import { openRoom } from "./joining.js";
+import { formMessage } from "./dialogs.js";
 import { $, avatar, button, el } from "./dom.js";
 import { plainError, showError } from "./notices.js";
 import { roomLabel } from "./rooms.js";
@@ -130,12 +131,6 @@ export function closeDrawer() {
 
 // --- dialogs ---------------------------------------------------------------------------------------------
 
-function formError(id, error) {
-  const node = $(id);
-  node.textContent = error ? plainError(error) : "";
-  node.hidden = !error;
-}
-
 function setupNewRoom() {
   const dialog = $("new-room-dialog");
   const name = $("new-room-name");
@@ -143,7 +138,7 @@ function setupNewRoom() {
     name.value = "";
     name.maxLength = app.config.roomMaxLength;
     $("new-room-private").checked = false;
-    formError("new-room-error", null);
+    formMessage($("new-room-error"), "");
     dialog.showModal();
   });
   $("new-room-form").addEventListener("submit", async (event) => {
@@ -151,7 +146,7 @@ function setupNewRoom() {
     const wanted = name.value.trim();
     if (!wanted) return;
     const error = await createRoom(wanted, $("new-room-private").checked);
-    if (error) formError("new-room-error", error);
+    if (error) formMessage($("new-room-error"), plainError(error));
     else {
       dialog.close();
       closeDrawer();
