@@ -220,15 +220,16 @@ class Moderate(_Strict):
     seconds = StrictInteger(validate=validate.Range(min=1, max=366 * 86_400))
 
 
-class AuditQuery(_Strict):
-    room = _room()
-    limit = QueryInteger(validate=validate.Range(min=1, max=500), load_default=100)
-
-
 class RestrictedQuery(_Strict):
     """``GET /api/chat/rooms/{room}/bans`` and ``.../mutes``."""
 
     limit = QueryInteger(validate=validate.Range(min=1, max=500), load_default=100)
+
+
+class AuditQuery(RestrictedQuery):
+    """``GET /api/chat/moderation/audit``: the same page of entries, of one room or (administrators) all."""
+
+    room = _room()
 
 
 class UserStatus(_Strict):
